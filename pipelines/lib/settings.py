@@ -1,0 +1,163 @@
+"""One place that decides the environment: state folder, database URL, Dagster home, dbt variables.
+
+Everything the project needs from the environment is read here, so that the CLI, `dagster dev`,
+dbt and the tests all see the same instance and the same warehouse.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+MAPPINGS_DIR = PROJECT_ROOT / "mappings"
+DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or wrong. The message says which variable to set and how."""
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def env_int(name: str, default: int, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}={raw!r} is not a whole number") from exc
+    if minimum is not None and value < minimum:
+        raise ConfigurationError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def state_dir() -> Path:
+    """The project-local state folder (git-ignored): embedded database, Dagster home, tokens' cache."""
+    path = Path(os.environ.get("PAYROLL_HOME") or PROJECT_ROOT / ".payroll").resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def dagster_home() -> Path:
+    """DAGSTER_HOME for this project: the state folder's dagster/, holding a copy of dagster.yaml."""
+    if os.environ.get("DAGSTER_HOME") and os.environ.get("PAYROLL_KEEP_DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"])
+    home = state_dir() / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    if not target.exists() or target.read_bytes() != DAGSTER_YAML.read_bytes():
+        shutil.copyfile(DAGSTER_YAML, target)
+    return home
+
+
+def uses_embedded_database() -> bool:
+    """True when PAYROLL_DATABASE_URL is unset (or was filled in by us from the embedded server)."""
+    return os.environ.get("PAYROLL_EMBEDDED") == "1" or not os.environ.get("PAYROLL_DATABASE_URL", "").strip()
+
+
+def database_url(start_embedded: bool = True) -> str:
+    """The warehouse URL: PAYROLL_DATABASE_URL, or the embedded PostgreSQL (started if needed)."""
+    url = os.environ.get("PAYROLL_DATABASE_URL", "").strip()
+    if url and os.environ.get("PAYROLL_EMBEDDED") != "1":
+        check_database_url(url)
+        return url
+    if not start_embedded:
+        raise ConfigurationError("PAYROLL_DATABASE_URL is not set and the embedded database is not running")
+    from pipelines.lib import embedded_db
+
+    return embedded_db.start().url
+
+
+def check_database_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgresql", "postgres", "postgresql+psycopg2"}:
+        raise ConfigurationError(
+            f"PAYROLL_DATABASE_URL must be a PostgreSQL URL such as "
+            f"postgresql://user:password@host:5432/dbname, not scheme {parts.scheme!r}"
+        )
+    if not parts.path.strip("/"):
+        raise ConfigurationError("PAYROLL_DATABASE_URL names no database: add /dbname at the end")
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Dagster and SQLAlchemy need the psycopg2 driver named explicitly (SQLAlchemy 2.1 defaults to psycopg 3)."""
+    scheme, rest = url.split("://", 1)
+    if scheme in {"postgresql", "postgres"}:
+        scheme = "postgresql+psycopg2"
+    return f"{scheme}://{rest}"
+
+
+@dataclass(frozen=True)
+class DsnParts:
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+    def psycopg2_kwargs(self) -> dict:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password or None,
+            "dbname": self.dbname,
+        }
+
+
+def dsn_parts(url: str) -> DsnParts:
+    """Split a URL into the parts dbt's profile takes. A Unix socket is `?host=/dir`."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    host = query.get("host", [parts.hostname or "127.0.0.1"])[0]
+    port = int(query.get("port", [parts.port or 5432])[0])
+    return DsnParts(
+        host=host,
+        port=port,
+        user=unquote(parts.username or "postgres"),
+        password=unquote(parts.password or ""),
+        dbname=parts.path.lstrip("/") or "postgres",
+    )
+
+
+def prepare_environment(start_embedded: bool = True) -> dict[str, str]:
+    """Resolve the database and export what Dagster (dagster.yaml) and dbt (profiles.yml) read.
+
+    Idempotent; every entry point (CLI, definitions, tests) calls it first.
+    """
+    url = database_url(start_embedded=start_embedded)
+    dsn = dsn_parts(url)
+    values = {
+        "PAYROLL_DATABASE_URL": url,
+        "PAYROLL_DAGSTER_PG_URL": sqlalchemy_url(url),
+        "DAGSTER_HOME": str(dagster_home()),
+        "PAYROLL_DB_HOST": dsn.host,
+        "PAYROLL_DB_PORT": str(dsn.port),
+        "PAYROLL_DB_USER": dsn.user,
+        "PAYROLL_DB_PASSWORD": dsn.password,
+        "PAYROLL_DB_NAME": dsn.dbname,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+    if uses_embedded_database():
+        # Subprocesses (dagster dev, dbt, the daemon) then reuse the same embedded server.
+        values["PAYROLL_EMBEDDED"] = "1"
+    for key, value in values.items():
+        os.environ[key] = value
+    return values

@@ -1,0 +1,128 @@
+"""Shared fixtures: real PostgreSQL (server or embedded), a fresh database per use, the sandbox.
+
+PAYROLL_TEST_DATABASE_URL names a server to use (each test session creates its own databases on
+it). Without it, an embedded pgserver is started in a temporary folder and deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+
+from pipelines.lib import settings
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+@contextlib.contextmanager
+def temporary_env(values: dict[str, str | None]) -> Iterator[None]:
+    """Set (or with None, unset) environment variables, restoring the previous values afterwards."""
+    saved = {key: os.environ.get(key) for key in values}
+    try:
+        for key, value in values.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def url_for_database(admin_url: str, dbname: str) -> str:
+    base, _, query = admin_url.partition("?")
+    prefix = base.rsplit("/", 1)[0]
+    return f"{prefix}/{dbname}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """Admin URL of the PostgreSQL server the tests use."""
+    url = os.environ.get("PAYROLL_TEST_DATABASE_URL", "").strip()
+    if url:
+        yield url
+        return
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+    import pgserver
+
+    parent = Path(tempfile.mkdtemp(prefix="payroll-pg-"))
+    parent.chmod(0o755)  # as root, pgserver runs the server as user `pgserver`, which must reach pgdata
+    server = pgserver.get_server(parent / "pgdata", cleanup_mode="delete")
+    try:
+        yield server.get_uri("postgres")
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def make_database(pg_server: str):
+    """Create a fresh, empty database; returns its URL. All are dropped when the session ends."""
+    created: list[str] = []
+
+    def _make(prefix: str = "payroll_test") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        conn = psycopg2.connect(pg_server)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        conn.close()
+        created.append(name)
+        return url_for_database(pg_server, name)
+
+    yield _make
+    conn = psycopg2.connect(pg_server)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for name in created:
+            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """The demo-scenario sandbox, served on a free local port for the whole session."""
+    from pipelines.sandbox.server import SandboxServer
+
+    server = SandboxServer.start(scenario="demo", seed=42, host="127.0.0.1", port=0)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def make_env(database_url: str, home: Path, nmbrs: dict[str, str]) -> dict[str, str | None]:
+    """Environment for one isolated pipeline instance: its own warehouse, Dagster home and Nmbrs."""
+    env: dict[str, str | None] = {key: None for key in os.environ if key.startswith("NMBRS_")}
+    env.update(
+        {
+            "PAYROLL_DATABASE_URL": database_url,
+            "PAYROLL_EMBEDDED": None,
+            "PAYROLL_HOME": str(home),
+            "DAGSTER_HOME": None,
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+    )
+    env.update(nmbrs)
+    return env
+
+
+@pytest.fixture(scope="session")
+def demo_env(make_database, sandbox, tmp_path_factory) -> Iterator[dict[str, str]]:
+    """A fresh warehouse + Dagster instance wired to the demo sandbox, active for the session."""
+    home = tmp_path_factory.mktemp("payroll-home")
+    env = make_env(make_database(), home, sandbox.env_vars())
+    with temporary_env(env):
+        resolved = settings.prepare_environment(start_embedded=False)
+        yield {**{k: v for k, v in env.items() if v is not None}, **resolved}
