@@ -45,7 +45,9 @@ def status() -> None:
     if settings.uses_embedded_database():
         state = embedded_db.status()
         if not state.running:
-            click.echo(f"embedded PostgreSQL: stopped (data in {state.pgdata}); start it with `payroll db start`")
+            click.echo(
+                f"embedded PostgreSQL: stopped (data in {state.pgdata}); start it with `payroll db start`"
+            )
             raise SystemExit(1)
         url = state.url
         click.echo(f"embedded PostgreSQL: running (pid {state.pid}, data in {state.pgdata})")
