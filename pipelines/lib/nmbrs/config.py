@@ -1,0 +1,204 @@
+"""Nmbrs connection settings, read from NMBRS_* environment variables.
+
+`NmbrsSettings.from_env()` is the only place that reads them. With none of the connection
+variables set, it returns **demo mode**: the local sandbox on PAYROLL_SANDBOX_PORT (8765) with the
+sandbox's default credentials (docs/design.md).
+
+Source modes: `rest+soap` (REST for companies, runs and employees; SOAP for reports), `soap`,
+`rest`. NMBRS_SOURCE_MODE picks one; by default the richest configured mode is used. A mode whose
+variables are missing raises ConfigurationError naming them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from urllib.parse import urlsplit
+
+from pipelines.lib.settings import ConfigurationError, env_int
+
+SOURCE_MODES = ("rest+soap", "soap", "rest")
+
+DEFAULT_SOAP_URL = "https://api.nmbrs.nl/soap/v3/"
+DEFAULT_REST_URL = "https://api.nmbrsapp.com"
+DEFAULT_IDENTITY_URL = "https://identityservice.nmbrs.com"
+DEFAULT_REDIRECT_URI = "http://127.0.0.1:53682/callback"
+DEFAULT_SCOPES = (
+    "company.info.read",
+    "company.payrollsettings.read",
+    "employee.info.read",
+    "employee.employment.read",
+    "employee.payment.read",
+    "offline_access",
+)
+
+SANDBOX_CREDENTIALS = {
+    "username": "demo@payroll.example",
+    "token": "sandbox-token",
+    "domain": "payrolldemo",
+    "client_id": "payroll-sandbox",
+    "client_secret": "sandbox-secret",
+    "subscription_key": "sandbox-subscription-key",
+}
+
+# Variables whose presence switches demo mode off (tuning variables such as the timeout do not).
+CONNECTION_VARIABLES = (
+    "NMBRS_SOAP_URL",
+    "NMBRS_USERNAME",
+    "NMBRS_TOKEN",
+    "NMBRS_DOMAIN",
+    "NMBRS_REST_URL",
+    "NMBRS_IDENTITY_URL",
+    "NMBRS_CLIENT_ID",
+    "NMBRS_CLIENT_SECRET",
+    "NMBRS_SUBSCRIPTION_KEY",
+)
+SOAP_REQUIRED = ("NMBRS_USERNAME", "NMBRS_TOKEN")
+REST_REQUIRED = ("NMBRS_CLIENT_ID", "NMBRS_CLIENT_SECRET", "NMBRS_SUBSCRIPTION_KEY")
+_SECRET_FIELDS = {"token", "client_secret", "subscription_key"}
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def _check_url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ConfigurationError(f"{name}={value!r} is not an http(s) URL; for example {DEFAULT_REST_URL}")
+    return value
+
+
+def is_local_url(url: str) -> bool:
+    """True for loopback addresses: the sandbox, never real Nmbrs."""
+    return (urlsplit(url).hostname or "") in {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class NmbrsSettings:
+    soap_url: str = DEFAULT_SOAP_URL
+    username: str = ""
+    token: str = field(default="", repr=False)
+    domain: str = ""
+    rest_url: str = DEFAULT_REST_URL
+    identity_url: str = DEFAULT_IDENTITY_URL
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    subscription_key: str = field(default="", repr=False)
+    source_mode: str = "soap"
+    timeout_seconds: int = 30
+    report_deadline_seconds: int = 3600
+    redirect_uri: str = DEFAULT_REDIRECT_URI
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    demo: bool = False
+
+    @property
+    def soap_configured(self) -> bool:
+        return bool(self.username and self.token)
+
+    @property
+    def rest_configured(self) -> bool:
+        return bool(self.client_id and self.client_secret and self.subscription_key)
+
+    @property
+    def uses_soap(self) -> bool:
+        return self.source_mode in {"rest+soap", "soap"}
+
+    @property
+    def uses_rest(self) -> bool:
+        return self.source_mode in {"rest+soap", "rest"}
+
+    @property
+    def connection_name(self) -> str:
+        """Key of this REST connection's row in payroll_private.oauth_tokens."""
+        return f"{self.client_id}@{urlsplit(self.identity_url).netloc}"
+
+    @property
+    def soap_base(self) -> str:
+        return self.soap_url if self.soap_url.endswith("/") else self.soap_url + "/"
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRET_FIELDS:
+                value = "***" if value else ""
+            shown.append(f"{f.name}={value!r}")
+        return f"NmbrsSettings({', '.join(shown)})"
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_env(cls) -> NmbrsSettings:
+        timeout = env_int("NMBRS_TIMEOUT_SECONDS", 30, minimum=1)
+        deadline = env_int("NMBRS_REPORT_DEADLINE_SECONDS", 3600, minimum=1)
+        scopes = tuple(_env("NMBRS_SCOPES").split()) or DEFAULT_SCOPES
+        requested = _env("NMBRS_SOURCE_MODE").lower()
+        if requested and requested not in SOURCE_MODES:
+            raise ConfigurationError(
+                f"NMBRS_SOURCE_MODE={requested!r} is not one of {', '.join(SOURCE_MODES)}"
+            )
+        if not any(_env(name) for name in CONNECTION_VARIABLES):
+            port = env_int("PAYROLL_SANDBOX_PORT", 8765, minimum=1)
+            base = f"http://127.0.0.1:{port}"
+            return cls(
+                soap_url=f"{base}/soap/v3/",
+                rest_url=base,
+                identity_url=base,
+                source_mode=requested or "rest+soap",
+                timeout_seconds=timeout,
+                report_deadline_seconds=deadline,
+                redirect_uri=_env("NMBRS_REDIRECT_URI") or "http://127.0.0.1:0/callback",
+                scopes=scopes,
+                demo=True,
+                **SANDBOX_CREDENTIALS,
+            )
+        values = cls(
+            soap_url=_check_url("NMBRS_SOAP_URL", _env("NMBRS_SOAP_URL") or DEFAULT_SOAP_URL),
+            username=_env("NMBRS_USERNAME"),
+            token=_env("NMBRS_TOKEN"),
+            domain=_env("NMBRS_DOMAIN"),
+            rest_url=_check_url("NMBRS_REST_URL", _env("NMBRS_REST_URL") or DEFAULT_REST_URL).rstrip("/"),
+            identity_url=_check_url(
+                "NMBRS_IDENTITY_URL", _env("NMBRS_IDENTITY_URL") or DEFAULT_IDENTITY_URL
+            ).rstrip("/"),
+            client_id=_env("NMBRS_CLIENT_ID"),
+            client_secret=_env("NMBRS_CLIENT_SECRET"),
+            subscription_key=_env("NMBRS_SUBSCRIPTION_KEY"),
+            timeout_seconds=timeout,
+            report_deadline_seconds=deadline,
+            redirect_uri=_check_url("NMBRS_REDIRECT_URI", _env("NMBRS_REDIRECT_URI") or DEFAULT_REDIRECT_URI),
+            scopes=scopes,
+        )
+        mode = requested or _default_mode(values)
+        _require(mode)
+        return cls(**{**{f.name: getattr(values, f.name) for f in fields(values)}, "source_mode": mode})
+
+
+def _missing(names: tuple[str, ...]) -> list[str]:
+    return [name for name in names if not _env(name)]
+
+
+def _default_mode(values: NmbrsSettings) -> str:
+    if values.soap_configured and values.rest_configured:
+        return "rest+soap"
+    if values.soap_configured:
+        return "soap"
+    if values.rest_configured:
+        return "rest"
+    raise ConfigurationError(
+        "Nmbrs is only partly configured. For the SOAP API set "
+        f"{', '.join(_missing(SOAP_REQUIRED)) or 'nothing more'}; for the REST API set "
+        f"{', '.join(_missing(REST_REQUIRED)) or 'nothing more'} (then run `payroll connect`). "
+        "Unset every NMBRS_* variable to use the local demo sandbox"
+    )
+
+
+def _require(mode: str) -> None:
+    needed = {"rest+soap": SOAP_REQUIRED + REST_REQUIRED, "soap": SOAP_REQUIRED, "rest": REST_REQUIRED}[mode]
+    missing = _missing(needed)
+    if missing:
+        raise ConfigurationError(
+            f"NMBRS_SOURCE_MODE={mode} needs {', '.join(missing)}; set them (see docs/connecting-nmbrs.md) "
+            "or choose another NMBRS_SOURCE_MODE"
+        )

@@ -1,0 +1,312 @@
+"""The warehouse: connections, the raw schema and atomic partition loads with PostgreSQL COPY.
+
+- `connect(url)`: a psycopg2 connection; an unreachable server raises WarehouseUnavailable naming
+  host, port and database (never the password).
+- `ensure_raw_schema(conn)`: every raw schema and table of docs/design.md with indexes on the
+  partition keys. Idempotent and safe to run from two processes at once.
+- `replace_partition(conn, table, where, columns, rows, source=..., run_id=...)`: deletes the
+  partition and COPYs the new rows, streamed from the iterator, in ONE transaction. Any error rolls
+  back (the previous rows stay) and raises WarehouseLoadError naming the table and partition.
+  Keys of `where` that are not in `columns` are written as constants; the load columns
+  `_loaded_at`, `_dagster_run_id` and `_source` are always filled here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+from psycopg2 import sql
+
+from pipelines.lib.settings import ConfigurationError, dsn_parts
+
+LOAD_COLUMNS = ("_loaded_at", "_dagster_run_id", "_source")
+_LOAD_DDL = "_loaded_at timestamptz not null, _dagster_run_id text, _source text not null"
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_SCHEMA_LOCK = 7_362_518_001  # advisory lock key serialising concurrent DDL
+
+RAW_SCHEMAS = ("nmbrs", "nmbrs_restricted", "erp", "payroll_private")
+
+# table -> (columns DDL, partition-key columns to index)
+RAW_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "nmbrs.environment": ("domain text, subdomain text, source_mode text", ()),
+    "nmbrs.companies": (
+        "company_id integer not null, company_number text, name text, period_type text, kvk_number text, "
+        "phone_number text, email text, website text",
+        ("company_id",),
+    ),
+    "nmbrs.payroll_runs": (
+        "company_id integer not null, year integer not null, run_id text not null, run_number integer, "
+        "period_start integer, period_end integer, description text, run_at timestamp, is_locked boolean, "
+        "run_type text",
+        ("company_id", "year"),
+    ),
+    "nmbrs.employees": (
+        "company_id integer not null, employee_id integer not null, employee_number text, display_name text, "
+        "first_name text, initials text, prefix text, last_name text, gender text, start_period integer, "
+        "start_year integer, creation_date timestamp",
+        ("company_id",),
+    ),
+    "nmbrs_restricted.employee_personal": (
+        "company_id integer not null, employee_id integer not null, bsn text, birth_date date, email_work text",
+        ("company_id",),
+    ),
+    "nmbrs.wage_components": (
+        "company_id integer not null, year integer not null, period integer not null, "
+        "employee_id integer not null, code text not null, description text, value numeric not null, "
+        "source text not null",
+        ("company_id", "year"),
+    ),
+    "nmbrs.payslips": (
+        "company_id integer not null, year integer not null, run_id text not null, run_number integer, "
+        "period integer not null, employee_id integer not null, code text not null, description text, "
+        "value numeric not null",
+        ("company_id", "year", "run_number"),
+    ),
+    "nmbrs.source_coverage": (
+        "company_id integer not null, year integer not null, source_mode text not null, "
+        "wage_component_source text not null, coverage text not null",
+        ("company_id", "year"),
+    ),
+    "nmbrs.schema_drift": (
+        "asset text not null, company_id integer, year integer, element text not null, occurrences integer not null",
+        ("asset", "company_id", "year"),
+    ),
+    "erp.chart_of_accounts": ("account text not null, name text, statement text", ()),
+    "erp.gl_movements": (
+        "entity text not null, account text not null, year integer not null, month integer not null, "
+        "amount numeric not null",
+        ("entity", "year"),
+    ),
+}
+
+OAUTH_TOKENS_DDL = (
+    "create table if not exists payroll_private.oauth_tokens ("
+    "connection text primary key, refresh_token text, access_token text, "
+    "access_token_expires_at timestamptz, updated_at timestamptz not null default now(), "
+    "generation integer not null default 0)"
+)
+
+
+class WarehouseUnavailable(ConfigurationError):
+    """The warehouse database cannot be reached."""
+
+
+class WarehouseLoadError(RuntimeError):
+    """A partition load failed and was rolled back; the previous rows are intact."""
+
+
+def connect(url: str, *, connect_timeout: int = 10, application_name: str = "payroll-pipeline"):
+    """A psycopg2 connection (autocommit off). Raises WarehouseUnavailable with host/port/db."""
+    parts = dsn_parts(url)
+    try:
+        return psycopg2.connect(url, connect_timeout=connect_timeout, application_name=application_name)
+    except psycopg2.OperationalError as exc:
+        reason = _redact_password(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else "", parts.password
+        )
+        raise WarehouseUnavailable(
+            f"cannot connect to the warehouse database {parts.dbname!r} on {parts.host}:{parts.port} as "
+            f"{parts.user!r} ({reason}). Fix: start the server (`payroll db start` for the embedded one) "
+            "or correct PAYROLL_DATABASE_URL"
+        ) from None
+
+
+def _redact_password(text: str, password: str) -> str:
+    return text.replace(password, "***") if password else text
+
+
+def split_table(table: str) -> tuple[str, str]:
+    """'nmbrs.wage_components' -> ('nmbrs', 'wage_components'), validating both identifiers."""
+    schema, dot, name = table.partition(".")
+    if not dot:
+        raise ValueError(f"table {table!r} must be schema-qualified, e.g. nmbrs.wage_components")
+    for part in (schema, name):
+        check_identifier(part)
+    return schema, name
+
+
+def check_identifier(name: str) -> str:
+    if not _IDENTIFIER.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a valid identifier here: use lower-case letters, digits and underscores"
+        )
+    return name
+
+
+def table_sql(table: str) -> sql.Composed:
+    return sql.Identifier(*split_table(table))
+
+
+def ensure_raw_schema(conn) -> None:
+    """Create every raw schema, table and partition-key index that is missing (idempotent)."""
+    with conn.cursor() as cur:
+        cur.execute("select pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        for schema in RAW_SCHEMAS:
+            cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+        for table, (columns, keys) in RAW_TABLES.items():
+            schema, name = split_table(table)
+            cur.execute(
+                sql.SQL("create table if not exists {} (" + columns + ", " + _LOAD_DDL + ")").format(
+                    sql.Identifier(schema, name)
+                )
+            )
+            if keys:
+                cur.execute(
+                    sql.SQL("create index if not exists {} on {} ({})").format(
+                        sql.Identifier(f"{name}_partition_idx"),
+                        sql.Identifier(schema, name),
+                        sql.SQL(", ").join(sql.Identifier(k) for k in keys),
+                    )
+                )
+        cur.execute(OAUTH_TOKENS_DDL)
+    conn.commit()
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
+def copy_text(value: Any) -> str:
+    """One value in PostgreSQL COPY text format."""
+    if value is None:
+        return "\\N"
+    kind = type(value)
+    if kind is str:
+        return value.translate(_ESCAPES) if _SPECIAL.search(value) else value
+    if kind is int or kind is Decimal:
+        if kind is Decimal and not value.is_finite():
+            raise ValueError("a non-finite amount (NaN/Infinity) cannot be loaded")
+        return str(value)
+    if kind is bool:
+        return "t" if value else "f"
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, int | float | Decimal):
+        if isinstance(value, float):
+            raise TypeError("floats are not loaded: amounts must be Decimal")
+        return str(value)
+    return str(value).translate(_ESCAPES)
+
+
+class CopySource(io.TextIOBase):
+    """A file-like object psycopg2's copy_expert reads: rows rendered to COPY text on demand."""
+
+    def __init__(self, rows: Iterable[Sequence[Any]], suffix: str = ""):
+        self._rows: Iterator[Sequence[Any]] = iter(rows)
+        self._suffix = suffix + "\n"
+        self._buffer = ""
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> str:
+        want = size if size and size > 0 else 1 << 20
+        parts = [self._buffer]
+        have = len(self._buffer)
+        suffix = self._suffix
+        render = copy_text
+        for row in self._rows:
+            line = "\t".join(map(render, row)) + suffix
+            parts.append(line)
+            have += len(line)
+            self.count += 1
+            if have >= want:
+                break
+        data = "".join(parts)
+        self._buffer = data[want:]
+        return data[:want]
+
+    def readline(self, size: int = -1) -> str:  # pragma: no cover - psycopg2 only calls read()
+        return self.read(size)
+
+
+def _describe(where: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in where.items()) or "whole table"
+
+
+def _safe_db_error(exc: BaseException) -> str:
+    """A database error without row data: the primary message with quoted values removed, and where."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    text = primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = re.sub(r'"[^"]*"', '"..."', text)
+    context = getattr(diag, "context", None) if diag is not None else None
+    if context:
+        match = re.search(r"COPY \S+, line \d+(, column \w+)?", context)
+        if match:
+            text += f" ({match.group(0)})"
+    return text
+
+
+def replace_partition(
+    conn,
+    table: str,
+    where: Mapping[str, Any],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    source: str,
+    run_id: str | None = None,
+    loaded_at: dt.datetime | None = None,
+) -> int:
+    """Replace the rows of `table` matching `where` by `rows`, atomically. Returns rows loaded.
+
+    `rows` are tuples in the order of `columns`. `where` keys missing from `columns` are appended
+    as constants, then `_loaded_at`, `_dagster_run_id` (run_id) and `_source` (source).
+    """
+    if not columns:
+        raise ValueError("replace_partition needs at least one column")
+    schema, name = split_table(table)
+    for column in (*columns, *where):
+        check_identifier(column)
+    constants = {key: value for key, value in where.items() if key not in columns}
+    loaded_at = loaded_at or dt.datetime.now(dt.UTC)
+    constant_values = [*constants.values(), loaded_at, run_id, source]
+    all_columns = [*columns, *constants, *LOAD_COLUMNS]
+    suffix = "".join("\t" + copy_text(value) for value in constant_values)
+    target = sql.Identifier(schema, name)
+    condition = (
+        sql.SQL(" and ").join(sql.SQL("{} = %s").format(sql.Identifier(key)) for key in where)
+        if where
+        else sql.SQL("true")
+    )
+    delete = sql.SQL("delete from {} where {}").format(target, condition)
+    copy = sql.SQL("copy {} ({}) from stdin").format(
+        target, sql.SQL(", ").join(sql.Identifier(c) for c in all_columns)
+    )
+    source_file = CopySource(rows, suffix)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(delete, list(where.values()))
+            cur.copy_expert(copy.as_string(conn), source_file, size=1 << 18)
+        conn.commit()
+    except BaseException as exc:
+        _rollback_quietly(conn)
+        if isinstance(exc, psycopg2.Error):
+            reason = _safe_db_error(exc)
+        elif isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        raise WarehouseLoadError(
+            f"loading {schema}.{name} partition ({_describe(where)}) failed and was rolled back; "
+            f"the previous rows are kept. Cause: {reason}"
+        ) from exc
+    return source_file.count
+
+
+def _rollback_quietly(conn) -> None:
+    if conn.closed:
+        return
+    try:
+        conn.rollback()
+    except psycopg2.Error:
+        pass
