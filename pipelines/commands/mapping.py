@@ -140,8 +140,6 @@ def check(mappings_dir: Path, erp_chart: Path | None, source: str) -> None:
     _print_against(reference)
     click.echo("")
     for kind, problems in result.by_kind().items():
-        if kind == mapping.NO_CHART and not problems:
-            continue
         if kind in (mapping.UNMAPPED, mapping.NO_ENTITY) and reference.seen is None:
             continue
         title = mapping.KIND_TITLES[kind]

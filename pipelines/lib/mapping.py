@@ -46,7 +46,6 @@ UNKNOWN_ACCOUNT = "unknown_account"
 STATEMENT_MISMATCH = "statement_mismatch"
 UNMAPPED = "unmapped"
 NO_ENTITY = "no_entity"
-NO_CHART = "no_chart"
 KIND_TITLES = {
     FORMAT: "File format",
     DUPLICATE_KEY: "Duplicate keys",
@@ -56,7 +55,6 @@ KIND_TITLES = {
     STATEMENT_MISMATCH: "Statements contradicting the account",
     UNMAPPED: "Unmapped wage components",
     NO_ENTITY: "Companies without an ERP entity",
-    NO_CHART: "ERP chart of accounts",
 }
 
 
@@ -702,24 +700,19 @@ def warehouse_components(conn) -> list[SeenComponent] | None:
 
 
 def chart_file_reference(path: Path | None) -> tuple[dict[str, Account] | None, str | None, list[Problem]]:
-    """The ERP chart from a file: the given one, else $PAYROLL_ERP_DIR/chart_of_accounts.csv."""
+    """The ERP chart from a file: the given one, else the ERP import's: $PAYROLL_ERP_DIR, or the demo files."""
+    label = None
     if path is None:
         erp_dir = os.environ.get("PAYROLL_ERP_DIR", "").strip()
-        if not erp_dir:
-            return (
-                None,
-                None,
-                [
-                    Problem(
-                        NO_CHART,
-                        "no ERP chart of accounts to check the accounts against: sync the warehouse "
-                        "(`payroll sync`), set PAYROLL_ERP_DIR, or pass --erp-chart FILE",
-                    )
-                ],
-            )
-        path = Path(erp_dir) / CHART_FILE
+        if erp_dir:
+            path = Path(erp_dir) / CHART_FILE
+        else:
+            from pipelines.sandbox.erp import ensure_demo_erp_files
+
+            path = ensure_demo_erp_files() / CHART_FILE
+            label = f"{display_path(path)}, the demo ERP (PAYROLL_ERP_DIR is not set)"
     chart, problems = read_chart_file(path)
-    return (chart or None), display_path(path), problems
+    return (chart or None), label or display_path(path), problems
 
 
 @dataclass(frozen=True)
