@@ -1,0 +1,95 @@
+"""The automation settings, read from the environment once when the definitions load.
+
+Every value has a default that suits a small installation; a wrong value raises ConfigurationError
+naming the variable and the fix, so that `dagster definitions validate` and the CLI fail clearly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dagster._utils.schedules import is_valid_cron_string
+
+from pipelines.lib.settings import ConfigurationError, env_int
+
+DEFAULT_SENSOR_INTERVAL_SECONDS = 300
+DEFAULT_DAILY_CRON = "0 6 * * *"
+DEFAULT_WEEKLY_CRON = "0 7 * * 1"
+DEFAULT_TIMEZONE = "Europe/Amsterdam"
+DEFAULT_POOL_SIZE = 2
+DEFAULT_RECONCILIATION_TOLERANCE = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class AutomationSettings:
+    sensor_interval_seconds: int
+    daily_cron: str
+    weekly_cron: str
+    timezone: str
+    nmbrs_pool_size: int
+    reconciliation_tolerance: Decimal
+    alert_webhook: str | None
+
+    @classmethod
+    def from_env(cls) -> AutomationSettings:
+        return cls(
+            sensor_interval_seconds=env_int(
+                "PAYROLL_SENSOR_INTERVAL_SECONDS", DEFAULT_SENSOR_INTERVAL_SECONDS, minimum=5
+            ),
+            daily_cron=_cron("PAYROLL_DAILY_CRON", DEFAULT_DAILY_CRON),
+            weekly_cron=_cron("PAYROLL_WEEKLY_CRON", DEFAULT_WEEKLY_CRON),
+            timezone=_timezone("PAYROLL_TIMEZONE", DEFAULT_TIMEZONE),
+            nmbrs_pool_size=env_int("PAYROLL_NMBRS_POOL_SIZE", DEFAULT_POOL_SIZE, minimum=1),
+            reconciliation_tolerance=_decimal(
+                "PAYROLL_RECONCILIATION_TOLERANCE", DEFAULT_RECONCILIATION_TOLERANCE
+            ),
+            alert_webhook=_webhook("PAYROLL_ALERT_WEBHOOK"),
+        )
+
+
+def _raw(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _cron(name: str, default: str) -> str:
+    value = _raw(name) or default
+    if not is_valid_cron_string(value):
+        raise ConfigurationError(
+            f"{name}={value!r} is not a cron expression; use five fields, for example {default!r}"
+        )
+    return value
+
+
+def _timezone(name: str, default: str) -> str:
+    value = _raw(name) or default
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigurationError(
+            f"{name}={value!r} is not an IANA time zone; use a name such as {default!r}"
+        ) from exc
+    return value
+
+
+def _decimal(name: str, default: Decimal) -> Decimal:
+    raw = _raw(name)
+    if raw is None:
+        return default
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise ConfigurationError(f"{name}={raw!r} is not an amount; use a number such as 0.01") from exc
+    if not value.is_finite() or value < 0:
+        raise ConfigurationError(f"{name}={raw!r} must be zero or a positive amount such as 0.01")
+    return value
+
+
+def _webhook(name: str) -> str | None:
+    value = _raw(name)
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise ConfigurationError(f"{name} must be an http:// or https:// URL (the chat or alerting webhook)")
+    return value
