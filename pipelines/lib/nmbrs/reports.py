@@ -150,6 +150,7 @@ class _Tracking(io.RawIOBase):
     def __init__(self, chunks: Iterator[bytes]):
         self._chunks = chunks
         self._pending = b""
+        self._head: bytes | None = b""
         self.saw_content = False
 
     def readable(self) -> bool:
@@ -167,7 +168,26 @@ class _Tracking(io.RawIOBase):
             out, self._pending = self._pending[:size], self._pending[size:]
         if not self.saw_content and out.strip():
             self.saw_content = True
+        if self._head is not None:
+            self._check_prolog(out)
         return out
+
+    def _check_prolog(self, data: bytes) -> None:
+        """Refuse a DOCTYPE before libxml2 sees it: no entity bomb, no external entity."""
+        self._head += data
+        root = _ELEMENT_START.search(self._head)
+        prolog = self._head if root is None else self._head[: root.start()]
+        if b"<!DOCTYPE" in prolog:
+            raise ReportContentError(_DOCTYPE_REFUSED)
+        if root is not None or len(self._head) > 1 << 16:
+            self._head = None
+
+
+_ELEMENT_START = re.compile(rb"<[^?!]")
+_DOCTYPE_REFUSED = (
+    "report content declares a DOCTYPE; DTDs and entities are refused (entity expansion and "
+    "external entities are unsafe). Fix: Nmbrs reports carry no DOCTYPE; check what served this report"
+)
 
 
 def _chunks(source: bytes | str | IO | Iterable) -> Iterator[bytes]:
@@ -252,10 +272,7 @@ def iter_report_lines(
 def _check_root(element) -> etree._Element:
     tree = element.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise ReportContentError(
-            "report content declares a DOCTYPE; DTDs and entities are refused (entity expansion and "
-            "external entities are unsafe). Fix: Nmbrs reports carry no DOCTYPE; check what served this report"
-        )
+        raise ReportContentError(_DOCTYPE_REFUSED)
     return tree.getroot()
 
 
