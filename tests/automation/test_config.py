@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 
 from pipelines.defs.automation.config import AutomationSettings
@@ -16,7 +14,6 @@ VARIABLES = (
     "PAYROLL_WEEKLY_CRON",
     "PAYROLL_TIMEZONE",
     "PAYROLL_NMBRS_POOL_SIZE",
-    "PAYROLL_RECONCILIATION_TOLERANCE",
     "PAYROLL_ALERT_WEBHOOK",
 )
 
@@ -27,7 +24,6 @@ def test_defaults_are_conservative_and_in_amsterdam_time():
     assert settings.timezone == "Europe/Amsterdam"
     assert settings.nmbrs_pool_size == 2
     assert settings.sensor_interval_seconds == 300
-    assert settings.reconciliation_tolerance == Decimal("0.01")
     assert settings.alert_webhook is None
 
 
@@ -38,7 +34,6 @@ def test_values_from_the_environment_are_used():
         "PAYROLL_WEEKLY_CRON": "0 3 * * 0",
         "PAYROLL_TIMEZONE": "UTC",
         "PAYROLL_NMBRS_POOL_SIZE": "1",
-        "PAYROLL_RECONCILIATION_TOLERANCE": "0.50",
         "PAYROLL_ALERT_WEBHOOK": "https://chat.example/hook",
     }
     with temporary_env(values):
@@ -49,7 +44,6 @@ def test_values_from_the_environment_are_used():
         "0 3 * * 0",
     )
     assert settings.timezone == "UTC" and settings.nmbrs_pool_size == 1
-    assert settings.reconciliation_tolerance == Decimal("0.50")
     assert settings.alert_webhook == "https://chat.example/hook"
 
 
@@ -63,11 +57,6 @@ def test_values_from_the_environment_are_used():
             "PAYROLL_SENSOR_INTERVAL_SECONDS",
             "fast",
             "PAYROLL_SENSOR_INTERVAL_SECONDS='fast' is not a whole number",
-        ),
-        (
-            "PAYROLL_RECONCILIATION_TOLERANCE",
-            "1,5",
-            "PAYROLL_RECONCILIATION_TOLERANCE='1,5' is not an amount",
         ),
         ("PAYROLL_ALERT_WEBHOOK", "chat.example/hook", "PAYROLL_ALERT_WEBHOOK must be an http"),
     ],

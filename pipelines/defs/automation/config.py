@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dagster._utils.schedules import is_valid_cron_string
@@ -20,7 +19,6 @@ DEFAULT_DAILY_CRON = "0 6 * * *"
 DEFAULT_WEEKLY_CRON = "0 7 * * 1"
 DEFAULT_TIMEZONE = "Europe/Amsterdam"
 DEFAULT_POOL_SIZE = 2
-DEFAULT_RECONCILIATION_TOLERANCE = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -30,7 +28,6 @@ class AutomationSettings:
     weekly_cron: str
     timezone: str
     nmbrs_pool_size: int
-    reconciliation_tolerance: Decimal
     alert_webhook: str | None
 
     @classmethod
@@ -43,9 +40,6 @@ class AutomationSettings:
             weekly_cron=_cron("PAYROLL_WEEKLY_CRON", DEFAULT_WEEKLY_CRON),
             timezone=_timezone("PAYROLL_TIMEZONE", DEFAULT_TIMEZONE),
             nmbrs_pool_size=env_int("PAYROLL_NMBRS_POOL_SIZE", DEFAULT_POOL_SIZE, minimum=1),
-            reconciliation_tolerance=_decimal(
-                "PAYROLL_RECONCILIATION_TOLERANCE", DEFAULT_RECONCILIATION_TOLERANCE
-            ),
             alert_webhook=_webhook("PAYROLL_ALERT_WEBHOOK"),
         )
 
@@ -72,19 +66,6 @@ def _timezone(name: str, default: str) -> str:
         raise ConfigurationError(
             f"{name}={value!r} is not an IANA time zone; use a name such as {default!r}"
         ) from exc
-    return value
-
-
-def _decimal(name: str, default: Decimal) -> Decimal:
-    raw = _raw(name)
-    if raw is None:
-        return default
-    try:
-        value = Decimal(raw)
-    except InvalidOperation as exc:
-        raise ConfigurationError(f"{name}={raw!r} is not an amount; use a number such as 0.01") from exc
-    if not value.is_finite() or value < 0:
-        raise ConfigurationError(f"{name}={raw!r} must be zero or a positive amount such as 0.01")
     return value
 
 
