@@ -1,0 +1,21 @@
+{#- docs: see models/intermediate/payroll/_payroll__docs.md (period_to_month). -#}
+
+{#- Monday of ISO week 1 of a year: the Monday on or before 4 January. -#}
+{% macro iso_week1_monday(year) -%}
+    (make_date({{ year }}, 1, 4) - (extract(isodow from make_date({{ year }}, 1, 4))::int - 1))
+{%- endmacro %}
+
+{#- Last day of a payroll period, by the company's period type (Nmbrs LoonaangifteTijdvak).
+    Month: period p is calendar month p. Week4: period p starts on the Monday of ISO week 4(p-1)+1
+    and lasts 28 days; period 13 ends on the Sunday of the ISO year's last week. Other period types
+    (and out-of-range periods) give null, which the not_null test on int_payroll_periods reports. -#}
+{% macro period_end_date(period_type, year, period) -%}
+    case
+        when {{ period_type }} = 'Month' and {{ period }} between 1 and 12
+            then (make_date({{ year }}, {{ period }}, 1) + interval '1 month' - interval '1 day')::date
+        when {{ period_type }} = 'Week4' and {{ period }} between 1 and 12
+            then {{ iso_week1_monday(year) }} + (28 * {{ period }} - 1)
+        when {{ period_type }} = 'Week4' and {{ period }} = 13
+            then {{ iso_week1_monday(year ~ ' + 1') }} - 1
+    end
+{%- endmacro %}

@@ -1,0 +1,122 @@
+"""`dbt build` as Dagster assets: seeds, staging, intermediate and marts, with dbt tests as asset checks.
+
+A run that carries company-year partition tags (a sensor-triggered run of one Nmbrs partition plus
+everything downstream) passes them as dbt vars, so the incremental marts rebuild only that slice.
+"""
+
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from pipelines.defs.dbt.project import dbt_project
+from pipelines.defs.dbt.translator import PayrollDbtTranslator
+from pipelines.lib import settings, warehouse
+
+COMPANY_TAG = "dagster/partition/company"
+YEAR_TAG = "dagster/partition/year"
+COMPLETENESS_CHECK_PREFIX = "wage_components_are_all_mapped"
+_MAX_LISTED = 20
+
+
+def slice_vars(tags: Mapping[str, str]) -> dict[str, int] | None:
+    """dbt vars for the run's company-year partition, or None for a full build."""
+    company, year = tags.get(COMPANY_TAG), tags.get(YEAR_TAG)
+    if company is None and year is None:
+        return None
+    if company is None or year is None or not company.isdigit() or not year.isdigit():
+        raise dg.Failure(
+            description=(
+                f"dbt build: the run's partition tags {COMPANY_TAG}={company!r} and {YEAR_TAG}={year!r} "
+                "must both be whole numbers (Nmbrs company id and year). Fix: launch the run for a "
+                "company-year partition, or without partition tags for a full build"
+            )
+        )
+    return {"company_id": int(company), "year": int(year)}
+
+
+def unmapped_components() -> list[dict[str, Any]]:
+    """The rows of marts.unmapped_wage_components (company and code only; no personal data)."""
+    conn = warehouse.connect(settings.database_url())
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "select company_id, wage_component_code, wage_component_description, first_year, first_period "
+                "from marts.unmapped_wage_components order by company_id, wage_component_code"
+            )
+            names = [c.name for c in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def describe_unmapped(rows: list[dict[str, Any]]) -> str:
+    listed = "; ".join(
+        f"company {r['company_id']} code {r['wage_component_code']} ({r['wage_component_description']}, "
+        f"first seen {r['first_year']} period {r['first_period']})"
+        for r in rows[:_MAX_LISTED]
+    )
+    more = f" and {len(rows) - _MAX_LISTED} more" if len(rows) > _MAX_LISTED else ""
+    return (
+        f"{len(rows)} wage component(s) have no GL mapping: {listed}{more}. Fix: add a row per component "
+        "to mappings/wage_component_gl_mapping.csv (or mark it hidden), see mappings/README.md; "
+        "`payroll mapping suggest` appends them for you"
+    )
+
+
+def _with_unmapped_listed(event: Any) -> Any:
+    if not (isinstance(event, dg.AssetCheckResult) and not event.passed
+            and event.check_name.startswith(COMPLETENESS_CHECK_PREFIX)):
+        return event
+    rows = unmapped_components()
+    return dg.AssetCheckResult(
+        passed=False,
+        asset_key=event.asset_key,
+        check_name=event.check_name,
+        severity=event.severity,
+        metadata={
+            **event.metadata,
+            "unmapped": dg.MetadataValue.md(
+                "\n".join(f"- company {r['company_id']}, code {r['wage_component_code']}: "
+                          f"{r['wage_component_description']}" for r in rows)
+            ),
+            "unmapped_count": len(rows),
+        },
+        description=describe_unmapped(rows),
+    )
+
+
+@dbt_assets(
+    manifest=dbt_project().manifest_path,
+    project=dbt_project(),
+    dagster_dbt_translator=PayrollDbtTranslator(),
+    name="payroll_dbt",
+)
+def payroll_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    settings.prepare_environment()
+    args = ["build"]
+    run_slice = slice_vars(context.run.tags)
+    if run_slice is not None:
+        args += ["--vars", json.dumps(run_slice)]
+        context.log.info(f"dbt build of company {run_slice['company_id']}, year {run_slice['year']}")
+    invocation = dbt.cli(args, context=context, raise_on_error=False)
+    completeness_failed = False
+    for event in invocation.stream():
+        event = _with_unmapped_listed(event)
+        if isinstance(event, dg.AssetCheckResult) and event.description and not event.passed:
+            completeness_failed = completeness_failed or event.check_name.startswith(COMPLETENESS_CHECK_PREFIX)
+        yield event
+    if not invocation.is_successful():
+        reason = describe_unmapped(unmapped_components()) if completeness_failed else str(invocation.get_error())
+        raise dg.Failure(description=f"dbt build failed: {reason}")
+
+
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+
+defs = dg.Definitions(
+    resources={"dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=DBT_EXECUTABLE)}
+)
