@@ -232,7 +232,7 @@ def _describe(where: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in where.items()) or "whole table"
 
 
-def _safe_db_error(exc: BaseException) -> str:
+def safe_db_error(exc: BaseException) -> str:
     """A database error without row data: the primary message with quoted values removed, and where."""
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
@@ -289,9 +289,9 @@ def replace_partition(
             cur.copy_expert(copy.as_string(conn), source_file, size=1 << 18)
         conn.commit()
     except BaseException as exc:
-        _rollback_quietly(conn)
+        rollback_quietly(conn)
         if isinstance(exc, psycopg2.Error):
-            reason = _safe_db_error(exc)
+            reason = safe_db_error(exc)
         elif isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         else:
@@ -303,7 +303,7 @@ def replace_partition(
     return source_file.count
 
 
-def _rollback_quietly(conn) -> None:
+def rollback_quietly(conn) -> None:
     if conn.closed:
         return
     try:

@@ -1,0 +1,129 @@
+"""Typed records returned by the SOAP and REST clients (one shape whatever the source).
+
+Personal data (BSN, birth date, work e-mail) is kept apart in `PersonalData`, whose repr hides it,
+so that it only reaches the restricted schema when PAYROLL_STORE_PERSONAL_DATA is set.
+`ROW_COLUMNS` gives each record's column order in its raw table (docs/design.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import astuple, dataclass, field
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    domain: str
+    subdomain: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    company_id: int
+    number: str
+    name: str
+    period_type: str | None = None
+    kvk_number: str | None = None
+    phone_number: str | None = None
+    email: str | None = None
+    website: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    company_id: int
+    year: int
+    run_id: str
+    run_number: int | None
+    period_start: int | None
+    period_end: int | None
+    description: str | None = None
+    run_at: dt.datetime | None = None
+    is_locked: bool | None = None
+    run_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Employee:
+    company_id: int
+    employee_id: int
+    employee_number: str
+    display_name: str | None = None
+    first_name: str | None = None
+    initials: str | None = None
+    prefix: str | None = None
+    last_name: str | None = None
+    gender: str | None = None
+    start_period: int | None = None
+    start_year: int | None = None
+    creation_date: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalData:
+    company_id: int
+    employee_id: int
+    bsn: str | None = field(default=None, repr=False)
+    birth_date: dt.date | None = field(default=None, repr=False)
+    email_work: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WageComponent:
+    company_id: int
+    year: int
+    period: int
+    employee_id: int
+    code: str
+    description: str
+    value: Decimal
+    source: str
+
+
+ROW_COLUMNS: dict[type, tuple[str, ...]] = {
+    Environment: ("domain", "subdomain"),
+    Company: (
+        "company_id",
+        "company_number",
+        "name",
+        "period_type",
+        "kvk_number",
+        "phone_number",
+        "email",
+        "website",
+    ),
+    RunInfo: (
+        "company_id",
+        "year",
+        "run_id",
+        "run_number",
+        "period_start",
+        "period_end",
+        "description",
+        "run_at",
+        "is_locked",
+        "run_type",
+    ),
+    Employee: (
+        "company_id",
+        "employee_id",
+        "employee_number",
+        "display_name",
+        "first_name",
+        "initials",
+        "prefix",
+        "last_name",
+        "gender",
+        "start_period",
+        "start_year",
+        "creation_date",
+    ),
+    PersonalData: ("company_id", "employee_id", "bsn", "birth_date", "email_work"),
+    WageComponent: ("company_id", "year", "period", "employee_id", "code", "description", "value", "source"),
+}
+
+
+def as_row(record) -> tuple:
+    """The record as a tuple in ROW_COLUMNS[type(record)] order, for warehouse.replace_partition."""
+    return astuple(record)
