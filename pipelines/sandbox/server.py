@@ -1,0 +1,248 @@
+"""The sandbox HTTP server: a threaded http.server in a background thread with clean shutdown.
+
+    sb = SandboxServer.start(scenario="demo", seed=42, host="127.0.0.1", port=0)
+    sb.url, sb.env_vars(), sb.state, sb.stop()
+
+Every API request is counted (see counters.py), may be throttled (the `throttle` knob) and may meet
+an injected fault (see faults.py) before it reaches the SOAP, REST or identity handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import struct
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+from pipelines.sandbox import admin, contract, oauth_endpoints, rest, soap
+from pipelines.sandbox.faults import TASK_KINDS, FaultRule
+from pipelines.sandbox.scenarios import build_config
+from pipelines.sandbox.state import SandboxState
+from pipelines.sandbox.web import Request, Response, error_response
+
+log = logging.getLogger(__name__)
+WSDL_DIR = Path(__file__).resolve().parents[1] / "lib" / "nmbrs" / "wsdl"
+MAX_BODY_BYTES = 5_000_000
+_SOAP_PATH = re.compile(r"^/soap/v3/(?P<service>[A-Za-z]+)\.asmx$", re.IGNORECASE)
+_SERVICES_LOWER = {name.lower(): name for name in contract.SERVICES}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], state: SandboxState):
+        super().__init__(address, _Handler)
+        self.state = state
+        self._open: set[socket.socket] = set()
+        self._workers: set[threading.Thread] = set()
+        self._track_lock = threading.Lock()
+
+    def process_request(self, request, client_address):
+        worker = threading.Thread(target=self._serve_connection, args=(request, client_address), daemon=True)
+        with self._track_lock:
+            self._open.add(request)
+            self._workers.add(worker)
+        worker.start()
+
+    def _serve_connection(self, request, client_address):
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._track_lock:
+                self._open.discard(request)
+                self._workers.discard(threading.current_thread())
+
+    def handle_error(self, request, client_address) -> None:
+        log.debug("sandbox connection from %s ended with an error", client_address[0], exc_info=True)
+
+    def close_connections(self, timeout: float) -> None:
+        with self._track_lock:
+            sockets, workers = list(self._open), list(self._workers)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for worker in workers:
+            worker.join(timeout)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "NmbrsSandbox/1.0"
+    timeout = 120  # idle keep-alive connections close after this many seconds
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
+        log.debug("sandbox %s %s", self.command, urlsplit(self.path).path)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def _read_request(self) -> Request | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self._send(error_response(413, "Payload Too Large", f"requests are limited to {MAX_BODY_BYTES} bytes",
+                                      "payload_too_large"))
+            self.close_connection = True
+            return None
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        return Request(self.command, parts.path, dict(parse_qsl(parts.query, keep_blank_values=True)),
+                       {k.lower(): v for k, v in self.headers.items()}, body)
+
+    def _handle(self) -> None:
+        request = self._read_request()
+        if request is None:
+            return
+        state = self.server.state
+        if request.path.startswith("/_admin/"):
+            self._send(admin.handle(state, request))
+            return
+        key, respond = self._route(request)
+        with state.counters.track(key):
+            fault = state.faults.take(key) if key.split(":", 1)[0] in ("soap", "rest", "identity", "wsdl") else None
+            if fault is None and key.startswith(("soap:", "rest:")) and state.throttled():
+                fault = FaultRule(key, "429", params={"retry_after": state.config.retry_after_seconds})
+            if fault is not None and fault.kind == "slow":
+                if state.stopping.wait(float(fault.params.get("seconds", 5.0))):
+                    return
+            transport = _transport_fault(fault, key)
+            if fault is not None and fault.kind == "reset":
+                self._reset()
+                return
+            response = transport or respond(fault)
+            if fault is not None and fault.kind == "truncate":
+                self._send(response, truncate=True)
+                return
+            self._send(response)
+
+    def _route(self, request: Request):
+        state = self.server.state
+        match = _SOAP_PATH.match(request.path)
+        if match and match.group("service").lower() in _SERVICES_LOWER:
+            service = _SERVICES_LOWER[match.group("service").lower()]
+            if request.method == "GET" and "wsdl" in {k.lower() for k in request.query}:
+                return f"wsdl:{service}", lambda fault: _wsdl(service)
+            if request.method == "POST":
+                operation = soap.peek_operation(service, request)
+                return f"soap:{service}.{operation}", lambda fault: soap.handle(state, service, request, fault)
+        found = rest.route(request.path)
+        if found:
+            name, params = found
+            return f"rest:{name}", lambda fault: rest.handle(state, name, params, request)
+        identity = oauth_endpoints.route(request.path)
+        if identity:
+            return f"identity:{identity}", lambda fault: oauth_endpoints.handle(state, identity, request)
+        return "other:not_found", lambda fault: error_response(404, "Not Found", f"no endpoint at {request.path}",
+                                                                "not_found")
+
+    def _send(self, response: Response, truncate: bool = False) -> None:
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if truncate:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        body = response.body[: len(response.body) // 2] if truncate else response.body
+        try:
+            self.wfile.write(body)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+            return
+        if truncate:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _reset(self) -> None:
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+
+def _transport_fault(fault: FaultRule | None, key: str) -> Response | None:
+    if fault is None or fault.kind in ("slow", "reset", "truncate", "fault", *TASK_KINDS):
+        return None
+    rest_api = key.startswith("rest:")
+    if fault.kind == "429":
+        retry = str(int(fault.params.get("retry_after", 1)))
+        return error_response(429, "Too Many Requests", f"Rate limit exceeded; retry after {retry} seconds.",
+                              "too_many_requests", {"Retry-After": retry})
+    if fault.kind == "401":
+        return error_response(401, "Unauthorized", "The access token is invalid or expired; refresh it.",
+                              "invalid_token", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    status = int(fault.kind)
+    title = {500: "Internal Server Error", 503: "Service Unavailable"}[status]
+    if rest_api:
+        return error_response(status, title, "A transient server error occurred; retry later.", "server_error")
+    page = f"<html><head><title>{title}</title></head><body><h1>{status} {title}</h1></body></html>"
+    return Response(status, page.encode(), "text/html; charset=utf-8")
+
+
+def _wsdl(service: str) -> Response:
+    return Response(200, (WSDL_DIR / f"{service}.wsdl").read_bytes(), "text/xml; charset=utf-8")
+
+
+class SandboxServer:
+    """A running sandbox. Create it with `SandboxServer.start(...)`; stop it with `stop()`."""
+
+    def __init__(self, state: SandboxState, host: str, port: int):
+        self.state = state
+        self._server = _Server((host, port), state)
+        self.host, self.port = self._server.server_address[:2]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name=f"nmbrs-sandbox-{self.port}", daemon=True)
+
+    @classmethod
+    def start(cls, scenario: str = "demo", seed: int = 42, host: str = "127.0.0.1", port: int = 0,
+              **knobs: object) -> SandboxServer:
+        server = cls(SandboxState(build_config(scenario, seed, **knobs)), host, port)
+        server._thread.start()
+        return server
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in str(self.host) else self.host
+        return f"http://{host}:{self.port}"
+
+    def env_vars(self) -> dict[str, str]:
+        """NMBRS_* settings that point at this sandbox with full-permission credentials."""
+        return {
+            "NMBRS_SOAP_URL": f"{self.url}/soap/v3/",
+            "NMBRS_USERNAME": contract.USERNAME,
+            "NMBRS_TOKEN": contract.TOKEN,
+            "NMBRS_DOMAIN": contract.DOMAIN,
+            "NMBRS_REST_URL": self.url,
+            "NMBRS_IDENTITY_URL": self.url,
+            "NMBRS_CLIENT_ID": contract.CLIENT_ID,
+            "NMBRS_CLIENT_SECRET": contract.CLIENT_SECRET,
+            "NMBRS_SUBSCRIPTION_KEY": contract.SUBSCRIPTION_KEY,
+        }
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving, close the listening socket and every open connection, and join the threads."""
+        self.state.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._server.close_connections(timeout)
+        self._thread.join(timeout)
+
+    def __enter__(self) -> SandboxServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
