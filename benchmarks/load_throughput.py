@@ -65,9 +65,14 @@ def _replace(url: str, year: int, rows: Iterable[peers.Row]) -> None:
     conn = warehouse.connect(url)
     try:
         warehouse.replace_partition(
-            conn, TABLE, {"company_id": COMPANY_ID, "year": year}, peers.WAGE_COLUMNS, rows
+            conn,
+            TABLE,
+            {"company_id": COMPANY_ID, "year": year},
+            peers.WAGE_COLUMNS,
+            rows,
+            source=LOAD_VALUES[2],
+            run_id=LOAD_VALUES[1],
         )
-        conn.commit()
     finally:
         conn.close()
 
@@ -167,7 +172,11 @@ def run(ctx: BenchContext) -> Section:
         ctx.log(f"load: pandas to_sql(method='multi') on {subset:,} lines")
         with Stopwatch() as to_sql:
             peers.load_with_to_sql(
-                url, list(peers.lxml_iterparse_lines(part.path)), list(columns), "nmbrs", "wage_components"
+                url,
+                [row + LOAD_VALUES for row in peers.lxml_iterparse_lines(part.path)],
+                list(columns),
+                "nmbrs",
+                "wage_components",
             )
         _verify(url, TABLE, part, "pandas to_sql")
 

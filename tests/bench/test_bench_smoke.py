@@ -1,0 +1,76 @@
+"""`make bench` must not rot: every benchmark runs on tiny sizes and writes its section of the results."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from benchmarks import peers, run
+from benchmarks.report_xml import write_period_report
+from tests.conftest import temporary_env
+
+
+def test_generated_report_totals_are_exact_and_use_comma_decimals(tmp_path):
+    report = write_period_report(tmp_path / "r.xml", 1_234)
+
+    rows = list(peers.lxml_iterparse_lines(report.path))
+
+    assert len(rows) == report.lines == 1_234
+    assert sum(row[6] for row in rows) == report.total
+    assert all(isinstance(row[6], Decimal) for row in rows)
+    text = report.path.read_text(encoding="utf-8")
+    assert "<value>" in text and any(f",{d}" in text for d in "0123456789")
+
+
+@pytest.fixture
+def bench_server(pg_server):
+    with temporary_env({"PAYROLL_BENCH_DATABASE_URL": pg_server, "RUNTIME__DLTHUB_TELEMETRY": "false"}):
+        yield pg_server
+
+
+def test_quick_load_and_parse_write_exact_results(bench_server, tmp_path):
+    output = tmp_path / "RESULTS.md"
+
+    code = run.main(["--quick", "--only", "load", "--only", "parse", "--output", str(output)])
+
+    assert code == 0
+    text = output.read_text(encoding="utf-8")
+    assert "FAILED" not in text
+    assert "Machine of the latest run" in text and "PostgreSQL 1" in text
+    for method in (
+        "bare COPY",
+        "ours: iter_report_lines + replace_partition",
+        "pandas to_sql",
+        "dlt (default",
+        "dlt (loader_file_format",
+    ):
+        assert method in text
+    assert "load alone ÷ bare COPY" in text and "peak RSS at 20,000 lines" in text
+
+
+def test_only_keeps_the_other_sections_of_the_results_file(bench_server, tmp_path):
+    output = tmp_path / "RESULTS.md"
+    output.write_text(
+        run.render({"load": "## 1. Load throughput\n\nearlier figures"}, "an earlier machine", "yesterday")
+    )
+
+    assert run.main(["--quick", "--only", "parse", "--output", str(output)]) == 0
+
+    text = output.read_text(encoding="utf-8")
+    assert "earlier figures" in text
+    assert text.index("1. Load throughput") < text.index("2. Report parsing")
+
+
+def test_a_failing_benchmark_is_reported_and_fails_the_run(bench_server, tmp_path, monkeypatch):
+    from benchmarks import report_parsing
+
+    def broken(ctx):
+        raise RuntimeError("ours read 9 lines totalling 1.00 from a report of 10 lines")
+
+    monkeypatch.setattr(report_parsing, "run", broken)
+    output = tmp_path / "RESULTS.md"
+
+    assert run.main(["--quick", "--only", "parse", "--output", str(output)]) == 1
+    assert "parse: FAILED" in output.read_text(encoding="utf-8")
+    assert "ours read 9 lines" in output.read_text(encoding="utf-8")
