@@ -336,6 +336,8 @@ def write_chart(costs: Table, path: Path) -> None:
     axes.set_ylabel("EUR")
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     axes.grid(True, alpha=0.3)
+    if all(value >= 0 for months in series.values() for value in months.values()):
+        axes.set_ylim(bottom=0)
     if series:
         axes.legend(loc="best", fontsize="small")
     else:

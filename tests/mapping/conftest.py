@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -31,3 +32,9 @@ def erp_chart(tmp_path_factory) -> Path:
 
 def run_payroll(*args: str) -> Result:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse_url(synced_demo) -> str:
+    """URL of the synced demo warehouse (the session's PAYROLL_DATABASE_URL)."""
+    return os.environ["PAYROLL_DATABASE_URL"]
