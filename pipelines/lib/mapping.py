@@ -18,9 +18,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.lib import erp
+from pipelines.lib.erp import Account
+
 MAPPING_FILE = "wage_component_gl_mapping.csv"
 ENTITY_FILE = "company_entity_mapping.csv"
-CHART_FILE = "chart_of_accounts.csv"
 MAPPING_COLUMNS = (
     "company_id",
     "wage_component_code",
@@ -31,7 +33,6 @@ MAPPING_COLUMNS = (
     "sign",
 )
 ENTITY_COLUMNS = ("company_id", "erp_entity")
-CHART_COLUMNS = ("account", "name", "statement")
 STATEMENTS = ("PL", "BS")
 BOOLEANS = {"true": True, "false": False}
 SIGNS = {"1": 1, "+1": 1, "-1": -1}
@@ -101,13 +102,6 @@ class MappingRow:
     @property
     def key(self) -> tuple[int | None, str, str | None]:
         return (self.company_id, self.code, self.statement)
-
-
-@dataclass(frozen=True)
-class Account:
-    account: str
-    name: str
-    statement: str
 
 
 @dataclass(frozen=True)
@@ -471,20 +465,6 @@ def unmapped_problems(file: str, missing: Iterable[SeenComponent]) -> list[Probl
     ]
 
 
-def read_chart_file(path: Path) -> tuple[dict[str, Account], list[Problem]]:
-    """The ERP chart of accounts file (account,name,statement)."""
-    table, problems = read_csv_table(path, CHART_COLUMNS)
-    chart: dict[str, Account] = {}
-    if table is None:
-        return chart, problems
-    for line, record in table.records:
-        cells, cell_problems = _cells(table, line, record)
-        problems.extend(cell_problems)
-        if cells is not None:
-            chart[cells["account"]] = Account(cells["account"], cells["name"], cells["statement"])
-    return chart, problems
-
-
 @dataclass(frozen=True)
 class EntityRow:
     line: int
@@ -700,19 +680,18 @@ def warehouse_components(conn) -> list[SeenComponent] | None:
 
 
 def chart_file_reference(path: Path | None) -> tuple[dict[str, Account] | None, str | None, list[Problem]]:
-    """The ERP chart from a file: the given one, else the ERP import's: $PAYROLL_ERP_DIR, or the demo files."""
+    """The ERP chart from a file: the given one, else the ERP import's ($PAYROLL_ERP_DIR, or the demo files)."""
     label = None
-    if path is None:
-        erp_dir = os.environ.get("PAYROLL_ERP_DIR", "").strip()
-        if erp_dir:
-            path = Path(erp_dir) / CHART_FILE
-        else:
-            from pipelines.sandbox.erp import ensure_demo_erp_files
-
-            path = ensure_demo_erp_files() / CHART_FILE
-            label = f"{display_path(path)}, the demo ERP (PAYROLL_ERP_DIR is not set)"
-    chart, problems = read_chart_file(path)
-    return (chart or None), label or display_path(path), problems
+    try:
+        if path is None:
+            path = erp.erp_dir() / erp.CHART_FILE
+            if not os.environ.get("PAYROLL_ERP_DIR", "").strip():
+                label = f"{display_path(path)}, the demo ERP (PAYROLL_ERP_DIR is not set)"
+        accounts = erp.read_chart_of_accounts(path)
+    except erp.ErpFileError as exc:
+        return None, None, [Problem(FORMAT, str(exc))]
+    chart = {account.account: account for account in accounts}
+    return (chart or None), label or display_path(path), []
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import io
 import pytest
 
 from pipelines.lib import mapping
+from pipelines.lib.erp import Account
 
 HEADER = "company_id,wage_component_code,description,statement,gl_account,hidden,sign"
 SEEN = [
@@ -77,8 +78,8 @@ def test_suggested_rows_fail_the_check_until_filled_in(tmp_path):
     (tmp_path / mapping.ENTITY_FILE).write_text("company_id,erp_entity\n101,NL01\n102,NL02\n103,NL03\n")
     _, added, lines = mapping.suggest(tmp_path, SEEN)
     chart = {
-        "4000": mapping.Account("4000", "Salarissen", "PL"),
-        "4100": mapping.Account("4100", "Reis", "PL"),
+        "4000": Account("4000", "Salarissen", "PL"),
+        "4100": Account("4100", "Reis", "PL"),
     }
     reference = mapping.Reference(chart, "chart", SEEN, "data")
     result = mapping.check(tmp_path, reference)
