@@ -213,11 +213,13 @@ def iter_report_lines(
     kind: str = "period",
     drift: DriftRecorder | None = None,
     run_id: str | None = None,
+    encoding: str | None = None,
 ) -> Iterator[ReportLine]:
     """Stream the lines of one report document (bytes, str, a binary/text file, or chunks).
 
     kind="payslip" also reads `<runid>` per report, falling back to `run_id` (the run the payslip
-    report was requested for); kind="period" yields run_id=None.
+    report was requested for); kind="period" yields run_id=None. `encoding` overrides the
+    document's declared encoding (the SOAP client passes re-encoded UTF-8).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
@@ -232,6 +234,7 @@ def iter_report_lines(
         no_network=True,
         load_dtd=False,
         huge_tree=False,
+        encoding=encoding,
         remove_comments=True,
         remove_pis=True,
     )
