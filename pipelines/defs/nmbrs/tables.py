@@ -1,0 +1,69 @@
+"""The raw Nmbrs tables the assets write, and the rows that only the extraction produces.
+
+The DDL lives in pipelines/lib/warehouse.py and the API records in pipelines/lib/nmbrs/records.py
+(docs/design.md); `columns()` gives each record's column order. The load columns (_loaded_at,
+_dagster_run_id, _source) are added by `warehouse.replace_partition`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass
+from decimal import Decimal
+from typing import NamedTuple
+
+from pipelines.lib.nmbrs import records
+
+ENVIRONMENT = "nmbrs.environment"
+COMPANIES = "nmbrs.companies"
+EMPLOYEES = "nmbrs.employees"
+EMPLOYEE_PERSONAL = "nmbrs_restricted.employee_personal"
+PAYROLL_RUNS = "nmbrs.payroll_runs"
+WAGE_COMPONENTS = "nmbrs.wage_components"
+PAYSLIPS = "nmbrs.payslips"
+SOURCE_COVERAGE = "nmbrs.source_coverage"
+SCHEMA_DRIFT = "nmbrs.schema_drift"
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentRow:
+    domain: str | None
+    subdomain: str | None
+    source_mode: str
+
+
+class PayslipRow(NamedTuple):
+    company_id: int
+    year: int
+    run_id: str
+    run_number: int
+    period: int
+    employee_id: int
+    code: str
+    description: str
+    value: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageRow:
+    company_id: int
+    year: int
+    source_mode: str
+    wage_component_source: str
+    coverage: str
+
+
+_COLUMNS: dict[type, tuple[str, ...]] = {
+    **records.ROW_COLUMNS,
+    EnvironmentRow: ("domain", "subdomain", "source_mode"),
+    PayslipRow: PayslipRow._fields,
+    CoverageRow: ("company_id", "year", "source_mode", "wage_component_source", "coverage"),
+}
+
+
+def columns(record: type) -> tuple[str, ...]:
+    """Column names of a row record, in table order."""
+    return _COLUMNS[record]
+
+
+def as_tuple(row) -> tuple:
+    return tuple(row) if isinstance(row, tuple) else astuple(row)
