@@ -95,6 +95,7 @@ def _with_unmapped_listed(event: Any) -> Any:
     project=dbt_project(),
     dagster_dbt_translator=PayrollDbtTranslator(),
     name="payroll_dbt",
+    pool="dbt_build",
 )
 def payroll_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
     settings.prepare_environment()
@@ -118,5 +119,6 @@ def payroll_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Itera
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 
 defs = dg.Definitions(
+    assets=[payroll_dbt],
     resources={"dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=DBT_EXECUTABLE)}
 )
