@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 import psycopg2
 
-from pipelines.lib import embedded_db, mapping, settings
+from pipelines.lib import embedded_db, settings
+from pipelines.lib.mapping import checks, csvfile, sources, suggest
 
 MAPPINGS_DIR_OPTION = click.option(
     "--mappings-dir",
@@ -35,11 +36,11 @@ def _connect(url: str):
     return psycopg2.connect(url, connect_timeout=5, application_name="payroll mapping")
 
 
-def _reference(source: str, erp_chart: Path | None) -> mapping.Reference:
+def _reference(source: str, erp_chart: Path | None) -> sources.Reference:
     """Chart and synced components from the warehouse where available, else the chart file."""
     chart = seen = None
     chart_source = seen_source = None
-    notes: list[mapping.Problem] = []
+    notes: list[csvfile.Problem] = []
     url = None if source == "files" else _warehouse_url()
     if url is None and source == "warehouse":
         raise click.ClickException(
@@ -60,9 +61,9 @@ def _reference(source: str, erp_chart: Path | None) -> mapping.Reference:
         else:
             try:
                 if erp_chart is None:
-                    chart = mapping.warehouse_chart(conn)
+                    chart = sources.warehouse_chart(conn)
                     chart_source = f"erp.chart_of_accounts in {_redacted(url)}" if chart else None
-                seen = mapping.warehouse_components(conn)
+                seen = sources.warehouse_components(conn)
                 seen_source = (
                     f"nmbrs.wage_components and nmbrs.payslips in {_redacted(url)}" if seen else None
                 )
@@ -73,11 +74,11 @@ def _reference(source: str, erp_chart: Path | None) -> mapping.Reference:
                     f"the warehouse at {_redacted(url)} holds no synced wage components: run `payroll sync` first"
                 )
     if chart is None:
-        chart, chart_source, notes = mapping.chart_file_reference(erp_chart)
-    return mapping.Reference(chart, chart_source, seen, seen_source, tuple(notes))
+        chart, chart_source, notes = sources.chart_file_reference(erp_chart)
+    return sources.Reference(chart, chart_source, seen, seen_source, tuple(notes))
 
 
-def _print_against(reference: mapping.Reference) -> None:
+def _print_against(reference: sources.Reference) -> None:
     if reference.chart is not None:
         click.echo(f"ERP chart:       {reference.chart_source} ({len(reference.chart)} accounts)")
     else:
@@ -94,7 +95,7 @@ def _print_against(reference: mapping.Reference) -> None:
         )
 
 
-def _print_unmapped(result: mapping.CheckResult) -> None:
+def _print_unmapped(result: checks.CheckResult) -> None:
     rows = [(str(c.company_id), c.company_name, c.code, c.description, c.first_seen) for c in result.unmapped]
     header = ("company", "name", "code", "description", "first period seen")
     widths = [max(len(v) for v in column) for column in zip(header, *rows, strict=True)]
@@ -111,7 +112,7 @@ def command() -> None:
     """Check and complete the wage-component → GL account mapping in mappings/."""
 
 
-@command.command()
+@command.command(name="check")
 @MAPPINGS_DIR_OPTION
 @click.option(
     "--erp-chart",
@@ -127,7 +128,7 @@ def command() -> None:
     help="Where the chart and the synced wage components come from: the warehouse when it has them "
     "(auto), the warehouse or fail (warehouse), or only the files (files).",
 )
-def check(mappings_dir: Path, erp_chart: Path | None, source: str) -> None:
+def check_command(mappings_dir: Path, erp_chart: Path | None, source: str) -> None:
     """Report everything wrong with the mapping; exits 1 on any problem (for CI).
 
     Checks the CSV format (file, line and column of each problem), duplicate keys, unknown
@@ -135,19 +136,19 @@ def check(mappings_dir: Path, erp_chart: Path | None, source: str) -> None:
     wage components in the synced data that have no mapping row.
     """
     reference = _reference(source, erp_chart)
-    result = mapping.check(mappings_dir, reference)
+    result = checks.check(mappings_dir, reference)
     click.echo(f"Mapping files:   {result.mapping_file} ({result.rows} rows), {result.entity_file}")
     _print_against(reference)
     click.echo("")
     for kind, problems in result.by_kind().items():
-        if kind in (mapping.UNMAPPED, mapping.NO_ENTITY) and reference.seen is None:
+        if kind in (csvfile.UNMAPPED, csvfile.NO_ENTITY) and reference.seen is None:
             continue
-        title = mapping.KIND_TITLES[kind]
+        title = csvfile.KIND_TITLES[kind]
         if not problems:
             click.echo(f"ok    {title}")
             continue
         click.secho(f"FAIL  {title} ({len(problems)})", fg="red")
-        if kind == mapping.UNMAPPED:
+        if kind == csvfile.UNMAPPED:
             _print_unmapped(result)
         else:
             for problem in problems:
@@ -162,9 +163,9 @@ def check(mappings_dir: Path, erp_chart: Path | None, source: str) -> None:
     raise SystemExit(1)
 
 
-@command.command()
+@command.command(name="suggest")
 @MAPPINGS_DIR_OPTION
-def suggest(mappings_dir: Path) -> None:
+def suggest_command(mappings_dir: Path) -> None:
     """Append every synced wage component that has no mapping row, with an empty account to fill in.
 
     Only appends: the existing lines stay byte for byte as they are, so the pull request shows just
@@ -180,7 +181,7 @@ def suggest(mappings_dir: Path) -> None:
             f"cannot connect to the warehouse at {_redacted(url)}: {str(exc).strip()}"
         ) from exc
     try:
-        seen = mapping.warehouse_components(conn)
+        seen = sources.warehouse_components(conn)
     finally:
         conn.close()
     if seen is None:
@@ -188,8 +189,8 @@ def suggest(mappings_dir: Path) -> None:
             f"the warehouse at {_redacted(url)} holds no synced wage components: run `payroll sync` first"
         )
     try:
-        file, added, lines = mapping.suggest(mappings_dir, seen)
-    except mapping.MappingFileError as exc:
+        file, added, lines = suggest.suggest(mappings_dir, seen)
+    except csvfile.MappingFileError as exc:
         raise click.ClickException(f"cannot append to the mapping file; fix these first:\n{exc}") from exc
     if not added:
         click.echo(f"Every synced wage component already has a row in {file}; nothing appended.")

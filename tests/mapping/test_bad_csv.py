@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.lib.mapping import MAPPING_FILE
+from pipelines.lib.mapping.files import MAPPING_FILE
 
 from .conftest import run_payroll
 

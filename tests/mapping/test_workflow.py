@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.lib.mapping import MAPPING_FILE
+from pipelines.lib.mapping.files import MAPPING_FILE
 from pipelines.lib.settings import PROJECT_ROOT
 
 from .conftest import run_payroll
@@ -60,7 +60,10 @@ def test_removed_row_fails_then_suggest_and_filled_in_account_pass(demo_warehous
     path.write_bytes(content.replace(b",9000,Nettoloon,,,false,\n", b",9000,Nettoloon,BS,9999,false,-1\n"))
     wrong = _check(mappings_copy)
     assert wrong.exit_code == 1
-    assert f"{path}, line {new_line}, column 5 (gl_account): account 9999 is not in the ERP chart" in wrong.output
+    assert (
+        f"{path}, line {new_line}, column 5 (gl_account): account 9999 is not in the ERP chart"
+        in wrong.output
+    )
 
     path.write_bytes(content.replace(b",9000,Nettoloon,,,false,\n", (NETTOLOON + "\n").encode()))
     passed = _check(mappings_copy)

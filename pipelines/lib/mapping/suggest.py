@@ -1,0 +1,120 @@
+"""`payroll mapping suggest`: append the missing wage components, leaving every existing byte alone."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.lib.mapping.checks import unmapped_components
+from pipelines.lib.mapping.csvfile import BOM, FORMAT, CsvTable, MappingFileError, read_csv_table
+from pipelines.lib.mapping.files import MAPPING_COLUMNS, MAPPING_FILE, MappingRow, parse_mapping
+from pipelines.lib.mapping.sources import SeenComponent
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    company_id: int | None
+    code: str
+    description: str
+
+
+def suggestions(rows: Sequence[MappingRow], seen: Sequence[SeenComponent]) -> list[Suggestion]:
+    """One row per missing component: for all companies when no company maps the code at all, else per company."""
+    missing = unmapped_components(rows, seen)
+    by_code: dict[str, list[SeenComponent]] = defaultdict(list)
+    for component in missing:
+        by_code[component.code].append(component)
+    companies_with_code: dict[str, set[int]] = defaultdict(set)
+    for component in seen:
+        companies_with_code[component.code].add(component.company_id)
+    result = []
+    for code in sorted(by_code, key=_code_order):
+        components = by_code[code]
+        code_in_file = any(r.code == code for r in rows)
+        description = Counter(c.description for c in components).most_common(1)[0][0]
+        if not code_in_file and {c.company_id for c in components} == companies_with_code[code]:
+            result.append(Suggestion(None, code, description))
+        else:
+            result.extend(Suggestion(c.company_id, code, c.description) for c in components)
+    return result
+
+
+def _code_order(code: str) -> tuple[int, int | str]:
+    return (0, int(code)) if code.isdigit() else (1, code)
+
+
+def append_suggestions(path: Path, table: CsvTable, new: Sequence[Suggestion]) -> list[int]:
+    """Append rows without touching a byte of what is there; returns the new rows' line numbers.
+
+    The new lines follow the file's line ending and quoting style. The file is replaced atomically,
+    so an interrupted run leaves either the old file or the complete new one.
+    """
+    if not new:
+        return []
+    original = path.read_bytes()
+    newline = "\r\n" if b"\r\n" in original.split(b"\n", 1)[0] + b"\n" else "\n"
+    first_line = original.removeprefix(BOM).split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8")
+    quote_all = all(f.startswith('"') and f.endswith('"') for f in first_line.split(","))
+    false_spelling = next(_false_spellings(table), "false")
+    buffer = io.StringIO()
+    writer = csv.writer(
+        buffer, lineterminator=newline, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+    )
+    for suggestion in new:
+        values = {
+            "company_id": "" if suggestion.company_id is None else str(suggestion.company_id),
+            "wage_component_code": suggestion.code,
+            "description": suggestion.description,
+            "statement": "",
+            "gl_account": "",
+            "hidden": false_spelling,
+            "sign": "",
+        }
+        writer.writerow([values[column] for column in table.header])
+    separator = b"" if original.endswith(b"\n") or not original else newline.encode()
+    content = original + separator + buffer.getvalue().encode("utf-8")
+    _replace_atomically(path, content)
+    lines_before = original.count(b"\n") + (1 if separator else 0)
+    return list(range(lines_before + 1, lines_before + 1 + len(new)))
+
+
+def _false_spellings(table: CsvTable) -> Iterator[str]:
+    position = table.header.index("hidden")
+    for _, record in table.records:
+        if len(record) == len(table.header) and record[position].strip().lower() == "false":
+            yield record[position].strip()
+
+
+def _replace_atomically(path: Path, content: bytes) -> None:
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        shutil.copymode(path, temp)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def suggest(mappings_dir: Path, seen: Sequence[SeenComponent]) -> tuple[str, list[Suggestion], list[int]]:
+    """Append the missing components to the mapping file; refuses a file it cannot read exactly."""
+    path = mappings_dir / MAPPING_FILE
+    table, problems = read_csv_table(path, MAPPING_COLUMNS)
+    if table is None:
+        raise MappingFileError(problems)
+    rows, row_problems = parse_mapping(table)
+    blocking = [p for p in [*problems, *row_problems] if p.kind == FORMAT]
+    if blocking:
+        raise MappingFileError(blocking)
+    new = suggestions(rows, seen)
+    return table.file, new, append_suggestions(path, table, new)
