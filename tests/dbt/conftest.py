@@ -50,6 +50,14 @@ class Warehouse:
         finally:
             conn.close()
 
+    def execute(self, statement: str, params: tuple = ()) -> None:
+        conn = psycopg2.connect(self.url)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(statement, params)
+        finally:
+            conn.close()
+
     def marts_hash(self) -> dict[str, str]:
         """Content hash of every mart, independent of physical row order."""
         result = {}

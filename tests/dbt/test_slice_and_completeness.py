@@ -1,0 +1,87 @@
+"""On a clone of the demo warehouse: a company-year slice build, then a build with a mapping row removed."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from pipelines.defs.dbt import assets
+from tests.conftest import temporary_env
+from tests.dbt import demo_raw
+from tests.dbt.conftest import Warehouse, copy_project, run_dbt
+
+
+@pytest.fixture(scope="module")
+def clone(dbt_demo, make_database, tmp_path_factory) -> Warehouse:
+    """A second warehouse with the same raw data and its own full `dbt build` of the real project."""
+    url = make_database("payroll_dbt_clone")
+    demo_raw.clone_raw_tables(dbt_demo.url, url)
+    project = copy_project(tmp_path_factory.mktemp("dbt-clone"))
+    result = run_dbt(project, url, "build")
+    assert result.returncode == 0, result.stdout[-3000:]
+    return Warehouse(url=url, truth=dbt_demo.truth, env=dbt_demo.env)
+
+
+def _rows_outside(warehouse: Warehouse, mart: str, company_id: int) -> list[str]:
+    return sorted(r[0] for r in warehouse.query(
+        f"select t::text from marts.{mart} as t where company_id <> %s", (company_id,)  # noqa: S608
+    ))
+
+
+def test_company_year_vars_rebuild_only_that_slice(clone, tmp_path):
+    year = min(d.year for d in clone.truth.erp_differences)
+    untouched = {m: _rows_outside(clone, m, 101) for m in ("fct_payroll_lines", "payroll_gl_reconciliation")}
+    clone.execute(
+        "update nmbrs.wage_components set value = value + 100 where company_id = 101 and year = %s "
+        "and period = 2 and code = '1000' and employee_id = (select min(employee_id) from nmbrs.wage_components "
+        "where company_id = 101 and year = %s and period = 2)",
+        (year, year),
+    )
+    # A change outside the slice must not be picked up by the slice build.
+    clone.execute("update nmbrs.wage_components set value = value + 1 where company_id = 103")
+    project = copy_project(tmp_path)
+    result = run_dbt(project, clone.url, "build", "--vars", json.dumps({"company_id": 101, "year": year}))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "incremental model marts.fct_payroll_lines" in result.stdout
+
+    february = clone.query(
+        "select status, difference from marts.payroll_gl_reconciliation "
+        "where company_id = 101 and year = %s and month = 2 and gl_account = '4000'",
+        (year,),
+    )
+    assert february == [("difference", Decimal("100.00"))]
+    assert {m: _rows_outside(clone, m, 101) for m in untouched} == untouched
+
+
+def test_removing_a_mapping_row_fails_completeness_and_stops_the_marts(clone, tmp_path):
+    project = copy_project(tmp_path)
+    mapping = project.parent / "mappings" / "wage_component_gl_mapping.csv"
+    lines = mapping.read_text().splitlines(keepends=True)
+    mapping.write_text("".join(line for line in lines if not line.startswith(",4200,")))
+    clone.execute("drop table marts.fct_payroll_lines cascade")
+
+    result = run_dbt(project, clone.url, "build")
+
+    assert result.returncode != 0
+    assert "FAIL 3 wage_components_are_all_mapped_unmapped_wage_components_" in result.stdout
+    unmapped = clone.query(
+        "select company_id, wage_component_code, wage_component_description from marts.unmapped_wage_components"
+    )
+    assert sorted(unmapped) == [(c, "4200", "Sociale verzekeringen werknemer") for c in (101, 102, 103)]
+    stored = clone.query(
+        "select table_name from information_schema.tables where table_schema = 'dbt_test__audit' "
+        "and table_name like 'wage_components_are_all_mapped%%'"
+    )
+    assert len(stored) == 1
+    failures = clone.query(f"select company_id, wage_component_code from dbt_test__audit.{stored[0][0]}")  # noqa: S608
+    assert sorted(failures) == [(101, "4200"), (102, "4200"), (103, "4200")]
+    for skipped in ("fct_payroll_lines", "payroll_company_costs_monthly", "payroll_gl_reconciliation"):
+        assert f"SKIP relation marts.{skipped}" in result.stdout
+    assert clone.query("select to_regclass('marts.fct_payroll_lines')") == [(None,)]
+
+    with temporary_env({"PAYROLL_DATABASE_URL": clone.url}):
+        message = assets.describe_unmapped(assets.unmapped_components())
+    assert message.startswith("3 wage component(s) have no GL mapping: company 101 code 4200")
+    assert "mappings/wage_component_gl_mapping.csv" in message
