@@ -1,0 +1,140 @@
+"""The peer of `payroll sync` in the orchestration benchmark: the same extraction as a plain script.
+
+    python -m benchmarks.bare_pipeline        # env: PAYROLL_DATABASE_URL, NMBRS_* (soap mode)
+
+No Dagster: the library's SOAP client, streaming parser and `replace_partition` called in a loop,
+the way a data engineer would script it; the same tables, the same order per company-year (start
+every report task, wait for them together, load), then the ERP files. `dbt build` runs after it,
+bare, in its own process (benchmarks.dbt_cli).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from pipelines.lib import erp, settings, warehouse
+from pipelines.lib.nmbrs.config import NmbrsSettings
+from pipelines.lib.nmbrs.records import ROW_COLUMNS, Company, Employee, RunInfo, WageComponent, as_row
+from pipelines.lib.nmbrs.soap import NmbrsSoapClient
+
+PAYSLIP_COLUMNS = (
+    "company_id",
+    "year",
+    "run_id",
+    "run_number",
+    "period",
+    "employee_id",
+    "code",
+    "description",
+    "value",
+)
+COVERAGE_COLUMNS = ("company_id", "year", "source_mode", "wage_component_source", "coverage")
+
+
+def _years() -> list[int]:
+    current = dt.date.today().year
+    start = int(os.environ.get("PAYROLL_START_YEAR") or current - 1)
+    return list(range(start, current + 1))
+
+
+def load_company_year(client: NmbrsSoapClient, conn, company_id: int, year: int) -> None:
+    where = {"company_id": company_id, "year": year}
+    runs = client.runs(company_id, year)
+    report = client.start_wage_component_report(company_id, year)
+    payslip_tasks = {
+        run.run_number: client.start_payslip_report(company_id, run.run_id, year) for run in runs
+    }
+    client.wait_for_reports([report, *payslip_tasks.values()])
+    for run in runs:
+        rows = (
+            (company_id, year, run.run_id, run.run_number, line.period, line.employee_id, line.code,
+             line.description, line.value)
+            for line in client.report_lines(payslip_tasks[run.run_number], kind="payslip", run_id=run.run_id)
+        )  # fmt: skip
+        warehouse.replace_partition(
+            conn,
+            "nmbrs.payslips",
+            {**where, "run_number": run.run_number},
+            PAYSLIP_COLUMNS,
+            rows,
+            source="soap",
+        )
+    lines = (
+        (company_id, line.year, line.period, line.employee_id, line.code, line.description, line.value,
+         "soap_period_report")
+        for line in client.report_lines(report, kind="period")
+    )  # fmt: skip
+    warehouse.replace_partition(
+        conn, "nmbrs.wage_components", where, ROW_COLUMNS[WageComponent], lines, source="soap"
+    )
+    warehouse.replace_partition(
+        conn,
+        "nmbrs.source_coverage",
+        where,
+        COVERAGE_COLUMNS,
+        [(company_id, year, "soap", "soap_period_report", "complete")],
+        source="soap",
+    )
+    warehouse.replace_partition(
+        conn, "nmbrs.payroll_runs", where, ROW_COLUMNS[RunInfo], [as_row(run) for run in runs], source="soap"
+    )
+
+
+def load_erp(conn) -> None:
+    folder = erp.erp_dir()
+    chart = folder / erp.CHART_FILE
+    movements = folder / erp.MOVEMENTS_FILE
+    warehouse.replace_partition(
+        conn,
+        "erp.chart_of_accounts",
+        {},
+        erp.CHART_COLUMNS,
+        [(a.account, a.name, a.statement) for a in erp.read_chart_of_accounts(chart)],
+        source=chart.name,
+    )
+    warehouse.replace_partition(
+        conn,
+        "erp.gl_movements",
+        {},
+        erp.MOVEMENT_COLUMNS,
+        [(m.entity, m.account, m.year, m.month, m.amount) for m in erp.read_gl_movements(movements)],
+        source=movements.name,
+    )
+
+
+def main() -> None:
+    url = settings.database_url(start_embedded=False)
+    conn = warehouse.connect(url)
+    client = NmbrsSoapClient(NmbrsSettings.from_env())
+    try:
+        warehouse.ensure_raw_schema(conn)
+        environment = client.environment()
+        warehouse.replace_partition(
+            conn,
+            "nmbrs.environment",
+            {},
+            ("domain", "subdomain", "source_mode"),
+            [(environment.domain, environment.subdomain, "soap")],
+            source="soap",
+        )
+        companies = client.companies()
+        warehouse.replace_partition(
+            conn, "nmbrs.companies", {}, ROW_COLUMNS[Company], [as_row(c) for c in companies], source="soap"
+        )
+        employees = [as_row(e) for c in companies for e, _personal in client.employees(c.company_id)]
+        warehouse.replace_partition(
+            conn, "nmbrs.employees", {}, ROW_COLUMNS[Employee], employees, source="soap"
+        )
+        for company in companies:
+            for year in _years():
+                load_company_year(client, conn, company.company_id, year)
+        load_erp(conn)
+    finally:
+        client.close()
+        conn.close()
+    print(f"calls={client.calls}")
+
+
+if __name__ == "__main__":
+    main()
