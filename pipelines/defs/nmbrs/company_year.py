@@ -8,7 +8,7 @@ task of the partition is started first and awaited together: Nmbrs works on them
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from pipelines.defs.nmbrs import state, tables
@@ -17,7 +17,7 @@ from pipelines.defs.nmbrs.tables import CoverageRow, PayslipRow
 from pipelines.lib import warehouse
 from pipelines.lib.nmbrs.errors import ReportContentError
 from pipelines.lib.nmbrs.records import RunInfo, WageComponent
-from pipelines.lib.nmbrs.reports import DriftRecorder
+from pipelines.lib.nmbrs.reports import DriftRecorder, ReportLine
 
 PAYROLL_RUNS = "payroll_runs"
 WAGE_COMPONENTS = "wage_components"
@@ -88,10 +88,12 @@ def load_company_year(
     if want_payslips:
         payslips = TableOutcome(detail={"runs_fetched": len(payslip_runs)})
         for run in payslip_runs:
-            lines = _payslip_rows(session, tasks[f"run:{run.run_number}"], run, drift)
-            payslips.rows_loaded += warehouse.replace_partition(
-                conn, tables.PAYSLIPS, {**where, "run_number": run.run_number},
-                tables.columns(PayslipRow), lines, source=source, run_id=run_id,
+            payslips.rows_loaded += _load_report(
+                session, tasks[f"run:{run.run_number}"], "payslip", run, drift,
+                lambda lines, run=run: warehouse.replace_partition(
+                    conn, tables.PAYSLIPS, {**where, "run_number": run.run_number},
+                    tables.columns(PayslipRow), _payslip_rows(lines, run), source=source, run_id=run_id,
+                ),
             )
         for number in plan.dropped_run_numbers:
             warehouse.replace_partition(
@@ -111,10 +113,12 @@ def load_company_year(
     if want_wage_components:
         wage = TableOutcome()
         if fetch_report:
-            lines = _report_rows(session, tasks[WAGE_COMPONENTS], company_id, year, drift)
-            wage.rows_loaded = warehouse.replace_partition(
-                conn, tables.WAGE_COMPONENTS, where, tables.columns(WageComponent), lines,
-                source=source, run_id=run_id,
+            wage.rows_loaded = _load_report(
+                session, tasks[WAGE_COMPONENTS], "period", None, drift,
+                lambda lines: warehouse.replace_partition(
+                    conn, tables.WAGE_COMPONENTS, where, tables.columns(WageComponent),
+                    _report_rows(lines, company_id, year), source=source, run_id=run_id,
+                ),
             )
             wage.changed = True
         elif not session.wage_components_from_soap:
@@ -162,16 +166,23 @@ def load_company_year(
     return outcome
 
 
-def _report_rows(session: NmbrsSession, task_id: str, company_id: int, year: int,
-                 drift: DriftRecorder) -> Iterator[tuple]:
-    for line in session.report_lines(task_id, kind="period", drift=drift):
+def _load_report(session: NmbrsSession, task_id: str, kind: str, run: RunInfo | None, drift: DriftRecorder,
+                 load: Callable[[Iterator[ReportLine]], int]) -> int:
+    rows, found = session.load_report(task_id, load, kind=kind, run_id=run.run_id if run else None)
+    for element, occurrences in found.as_dict().items():
+        drift.record(element, occurrences)
+    return rows
+
+
+def _report_rows(lines: Iterator[ReportLine], company_id: int, year: int) -> Iterator[tuple]:
+    for line in lines:
         _check_partition(line.year, year, "wage-component report", company_id)
         yield (company_id, line.year, line.period, line.employee_id, line.code, line.description,
                line.value, SOAP_REPORT_SOURCE)
 
 
-def _payslip_rows(session: NmbrsSession, task_id: str, run: RunInfo, drift: DriftRecorder) -> Iterator[tuple]:
-    for line in session.report_lines(task_id, kind="payslip", drift=drift, run_id=run.run_id):
+def _payslip_rows(lines: Iterator[ReportLine], run: RunInfo) -> Iterator[tuple]:
+    for line in lines:
         _check_partition(line.year, run.year, f"payslip report of run {run.run_number}", run.company_id)
         yield (run.company_id, run.year, run.run_id, run.run_number, line.period, line.employee_id,
                line.code, line.description, line.value)

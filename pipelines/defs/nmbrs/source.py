@@ -11,7 +11,7 @@ Clients are created on first use and closed with the session.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from pipelines.defs.nmbrs.tables import EnvironmentRow
 from pipelines.lib.nmbrs.config import NmbrsSettings
@@ -132,10 +132,12 @@ class NmbrsSession:
     def wait_for_reports(self, task_ids: Sequence[str]) -> None:
         self.soap.wait_for_reports(list(task_ids))
 
-    def report_lines(
-        self, task_id: str, *, kind: str, drift: DriftRecorder, run_id: str | None = None
-    ) -> Iterator[ReportLine]:
-        return self.soap.open_report(task_id, kind=kind, drift=drift, run_id=run_id)
+    def load_report(
+        self, task_id: str, load: Callable[[Iterator[ReportLine]], int], *, kind: str, run_id: str | None = None
+    ) -> tuple[int, DriftRecorder]:
+        """Stream a finished report into `load` (an atomic replace); a broken download is fetched
+        and loaded again. Returns the rows loaded and the drift seen."""
+        return self.soap.load_report(task_id, load, kind=kind, run_id=run_id)
 
     def rest_wage_components(self, company_id: int, year: int) -> Iterator[WageComponent]:
         return self.rest.wage_components(company_id, year)
