@@ -20,17 +20,38 @@ def _default_url() -> str:
 
 @click.group(name="sandbox", invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=None, help="Port (default: PAYROLL_SANDBOX_PORT or 8765; 0 = any free).")
+@click.option(
+    "--port", type=int, default=None, help="Port (default: PAYROLL_SANDBOX_PORT or 8765; 0 = any free)."
+)
 @click.option("--scenario", type=click.Choice(["demo", "scale", "faults"]), default="demo", show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--as-of", "as_of", default=None, help="Generate data as of this date (YYYY-MM-DD; default today).")
-@click.option("--erp-dir", type=click.Path(file_okay=False), default=None,
-              help="Also write the scenario's ERP CSV files into this folder.")
-@click.option("--knob", "knobs", multiple=True, metavar="NAME=VALUE",
-              help="Scenario knob, e.g. --knob companies=50 --knob task_seconds=2 (see docs/sandbox.md).")
+@click.option(
+    "--as-of", "as_of", default=None, help="Generate data as of this date (YYYY-MM-DD; default today)."
+)
+@click.option(
+    "--erp-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write the scenario's ERP CSV files into this folder.",
+)
+@click.option(
+    "--knob",
+    "knobs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Scenario knob, e.g. --knob companies=50 --knob task_seconds=2 (see docs/sandbox.md).",
+)
 @click.pass_context
-def command(ctx: click.Context, host: str, port: int | None, scenario: str, seed: int, as_of: str | None,
-            erp_dir: str | None, knobs: tuple[str, ...]) -> None:
+def command(
+    ctx: click.Context,
+    host: str,
+    port: int | None,
+    scenario: str,
+    seed: int,
+    as_of: str | None,
+    erp_dir: str | None,
+    knobs: tuple[str, ...],
+) -> None:
     """Run a local stand-in for Nmbrs (SOAP, REST, identity) until Ctrl-C.
 
     Subcommands (add-run, correct, add-token, counters) talk to a running sandbox.
@@ -49,7 +70,9 @@ def command(ctx: click.Context, host: str, port: int | None, scenario: str, seed
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port") from exc
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port"
+        ) from exc
     if erp_dir:
         click.echo(f"ERP files written to {write_erp_files(erp_dir, server.state.config)}")
     click.echo(f"Nmbrs sandbox ({scenario}, seed {seed}, as of {server.state.config.as_of}) at {server.url}")
@@ -91,8 +114,9 @@ def _admin(url: str, method: str, path: str, body: dict | None = None) -> dict:
     return payload
 
 
-url_option = click.option("--url", default=_default_url, show_default="http://127.0.0.1:8765",
-                          help="The running sandbox.")
+url_option = click.option(
+    "--url", default=_default_url, show_default="http://127.0.0.1:8765", help="The running sandbox."
+)
 
 
 @command.command(name="add-run")
@@ -110,17 +134,30 @@ def add_run(url: str, company_id: int, year: int | None) -> None:
 @click.option("--year", type=int, required=True)
 @click.option("--period", type=int, required=True)
 @click.option("--employee", "employee_id", type=int, default=None, help="Default: the first employee paid.")
-@click.option("--delta", default="150.00", show_default=True, help="Change to the salary (code 1000), in euro.")
+@click.option(
+    "--delta", default="150.00", show_default=True, help="Change to the salary (code 1000), in euro."
+)
 def correct(url: str, company_id: int, year: int, period: int, employee_id: int | None, delta: str) -> None:
     """Add a correction run that changes an earlier period."""
-    body = {"company_id": company_id, "year": year, "period": period, "employee_id": employee_id, "delta": delta}
+    body = {
+        "company_id": company_id,
+        "year": year,
+        "period": period,
+        "employee_id": employee_id,
+        "delta": delta,
+    }
     click.echo(json.dumps(_admin(url, "POST", "corrections", body), indent=2))
 
 
 @command.command(name="add-token")
 @url_option
-@click.option("--allow", "permissions", multiple=True, required=True,
-              help="An operation the token may call, e.g. CompanyService.List_GetAll (repeat).")
+@click.option(
+    "--allow",
+    "permissions",
+    multiple=True,
+    required=True,
+    help="An operation the token may call, e.g. CompanyService.List_GetAll (repeat).",
+)
 @click.option("--company", "companies", type=int, multiple=True, help="Limit the token to these companies.")
 def add_token(url: str, permissions: tuple[str, ...], companies: tuple[int, ...]) -> None:
     """Create a SOAP token with only the given operations (prints the token)."""

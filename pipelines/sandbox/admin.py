@@ -43,8 +43,13 @@ def correct(state: SandboxState, request: Request) -> Response:
         delta = Decimal(str(body.get("delta", "150.00")))
     except InvalidOperation:
         raise ValueError(f"delta={body.get('delta')!r} must be a decimal amount such as 150.00") from None
-    run = state.correct_period(_int(body, "company_id"), _int(body, "year"), _int(body, "period"),
-                               _int(body, "employee_id", False), delta)
+    run = state.correct_period(
+        _int(body, "company_id"),
+        _int(body, "year"),
+        _int(body, "period"),
+        _int(body, "employee_id", False),
+        delta,
+    )
     return json_response(201, run_record(run))
 
 
@@ -52,7 +57,7 @@ def add_token(state: SandboxState, request: Request) -> Response:
     body = request.json()
     permissions = body.get("permissions")
     if not isinstance(permissions, list):
-        raise ValueError("permissions must be a list of operations, e.g. [\"CompanyService.List_GetAll\"]")
+        raise ValueError('permissions must be a list of operations, e.g. ["CompanyService.List_GetAll"]')
     return json_response(201, {"token": state.add_token(permissions, body.get("companies"))})
 
 
@@ -79,10 +84,11 @@ def faults(state: SandboxState, request: Request) -> Response:
         body = dict(request.json())
         target, kind = body.pop("target", None), body.pop("kind", None)
         if not target or not kind:
-            raise ValueError("target and kind are required, e.g. {\"target\": \"soap:*\", \"kind\": \"500\"}")
+            raise ValueError('target and kind are required, e.g. {"target": "soap:*", "kind": "500"}')
         state.faults.inject(str(target), str(kind), body.pop("times", 1), int(body.pop("after", 0)), **body)
-    return json_response(200, {"faults": [{k: v for k, v in dataclasses.asdict(r).items()}
-                                          for r in state.faults.rules()]})
+    return json_response(
+        200, {"faults": [{k: v for k, v in dataclasses.asdict(r).items()} for r in state.faults.rules()]}
+    )
 
 
 def oauth_grant(state: SandboxState, request: Request) -> Response:
@@ -108,8 +114,14 @@ def settings(state: SandboxState, request: Request) -> Response:
         state.pagination_style = body["pagination_style"]
     if "task_seconds" in body:
         state.tasks.seconds = float(body["task_seconds"])
-    return json_response(200, {"throttle": state.throttle, "pagination_style": state.pagination_style,
-                               "task_seconds": state.tasks.seconds})
+    return json_response(
+        200,
+        {
+            "throttle": state.throttle,
+            "pagination_style": state.pagination_style,
+            "task_seconds": state.tasks.seconds,
+        },
+    )
 
 
 ROUTES = {

@@ -17,7 +17,9 @@ def periods_in_year(period_type: str) -> int:
     try:
         return PERIODS_PER_YEAR[period_type]
     except KeyError:
-        raise ValueError(f"unsupported period type {period_type!r}; the sandbox knows Month and Week4") from None
+        raise ValueError(
+            f"unsupported period type {period_type!r}; the sandbox knows Month and Week4"
+        ) from None
 
 
 def _check_period(period_type: str, period: int) -> None:

@@ -55,10 +55,17 @@ SUBSCRIPTION_KEY = "sandbox-subscription-key"
 REDIRECT_URI_PATTERNS = ("http://127.0.0.1:*/callback", "http://localhost:*/callback")
 
 # REST scopes, and the scope each REST resource needs (modeled).
-SCOPES = frozenset({
-    "openid", "company.info.read", "company.payrollsettings.read", "employee.info.read",
-    "employee.employment.read", "employee.payment.read", "offline_access",
-})
+SCOPES = frozenset(
+    {
+        "openid",
+        "company.info.read",
+        "company.payrollsettings.read",
+        "employee.info.read",
+        "employee.employment.read",
+        "employee.payment.read",
+        "offline_access",
+    }
+)
 ROUTE_SCOPES = {
     "companies": "company.info.read",
     "debtor_companies": "company.info.read",

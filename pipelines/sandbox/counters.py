@@ -26,8 +26,9 @@ class Counters:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self._family_in_flight[family] += 1
-            self.max_in_flight_by_family[family] = max(self.max_in_flight_by_family[family],
-                                                       self._family_in_flight[family])
+            self.max_in_flight_by_family[family] = max(
+                self.max_in_flight_by_family[family], self._family_in_flight[family]
+            )
         try:
             yield
         finally:
@@ -48,6 +49,9 @@ class Counters:
 
     def snapshot(self) -> dict[str, object]:
         with self._lock:
-            return {"calls": dict(sorted(self.calls.items())), "in_flight": self.in_flight,
-                    "max_in_flight": self.max_in_flight,
-                    "max_in_flight_by_family": dict(self.max_in_flight_by_family)}
+            return {
+                "calls": dict(sorted(self.calls.items())),
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
+                "max_in_flight_by_family": dict(self.max_in_flight_by_family),
+            }

@@ -77,15 +77,19 @@ def payroll_gl(world: World) -> dict[tuple[int, str, int, int, str], Decimal]:
                 cal_year, month = period_month(company.period_type, year, row.period)
                 for line in row.lines:
                     for account, sign in mapping_for(company.id, line.code):
-                        totals[(company.id, company.erp_entity, cal_year, month, account)] += line.value * sign
+                        totals[(company.id, company.erp_entity, cal_year, month, account)] += (
+                            line.value * sign
+                        )
     return dict(totals)
 
 
 def gl_movements(config: ScenarioConfig) -> dict[GlKey, Decimal]:
     """The ERP's GL movements for a scenario: the generated payroll plus the deliberate differences."""
     world = World(config)
-    movements = {(entity, account, year, month): amount
-                 for (_, entity, year, month, account), amount in payroll_gl(world).items()}
+    movements = {
+        (entity, account, year, month): amount
+        for (_, entity, year, month, account), amount in payroll_gl(world).items()
+    }
     if config.is_demo_world:
         for diff in DELIBERATE_DIFFERENCES:
             key = (diff.entity, diff.account, config.first_year + diff.year_offset, diff.month)
@@ -103,8 +107,10 @@ def write_erp_files(target_dir: str | os.PathLike, config: ScenarioConfig | None
     target.mkdir(parents=True, exist_ok=True)
     movements = gl_movements(config)
     _write_atomically(target / "chart_of_accounts.csv", ["account", "name", "statement"], CHART_OF_ACCOUNTS)
-    rows = [(entity, account, year, month, f"{amount:.2f}")
-            for (entity, account, year, month), amount in sorted(movements.items())]
+    rows = [
+        (entity, account, year, month, f"{amount:.2f}")
+        for (entity, account, year, month), amount in sorted(movements.items())
+    ]
     _write_atomically(target / "gl_movements.csv", ["entity", "account", "year", "month", "amount"], rows)
     return target
 
@@ -131,7 +137,11 @@ def ensure_demo_erp_files(target_dir: str | os.PathLike | None = None) -> Path:
     config = build_config("demo", 42)
     stamp = target / ".sandbox-as-of"
     fresh = stamp.exists() and stamp.read_text().strip() == config.as_of.isoformat()
-    if not fresh or not (target / "gl_movements.csv").exists() or not (target / "chart_of_accounts.csv").exists():
+    if (
+        not fresh
+        or not (target / "gl_movements.csv").exists()
+        or not (target / "chart_of_accounts.csv").exists()
+    ):
         write_erp_files(target, config)
         stamp.write_text(config.as_of.isoformat())
     return target

@@ -16,7 +16,19 @@ import fnmatch
 import threading
 from dataclasses import dataclass, field
 
-KINDS = ("500", "503", "429", "401", "truncate", "reset", "slow", "fault", "task_error", "task_unknown", "task_slow")
+KINDS = (
+    "500",
+    "503",
+    "429",
+    "401",
+    "truncate",
+    "reset",
+    "slow",
+    "fault",
+    "task_error",
+    "task_unknown",
+    "task_slow",
+)
 TASK_KINDS = ("task_error", "task_unknown", "task_slow")
 
 
@@ -40,12 +52,16 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
 
-    def inject(self, target: str, kind: str, times: int | None = 1, after: int = 0, **params: object) -> FaultRule:
+    def inject(
+        self, target: str, kind: str, times: int | None = 1, after: int = 0, **params: object
+    ) -> FaultRule:
         kind = str(kind)
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; choose one of {', '.join(KINDS)}")
         if ":" not in target:
-            raise ValueError(f"fault target {target!r} needs a family prefix, e.g. soap:CompanyService.* or rest:*")
+            raise ValueError(
+                f"fault target {target!r} needs a family prefix, e.g. soap:CompanyService.* or rest:*"
+            )
         rule = FaultRule(target, kind, times, int(after), dict(params))
         with self._lock:
             self._rules.append(rule)
@@ -79,8 +95,10 @@ def preset_faults(injector: FaultInjector) -> None:
     injector.inject("soap:CompanyService.List_GetAll", "503")
     injector.inject("soap:CompanyService.Run_GetList", "500")
     injector.inject("soap:EmployeeService.PersonalInfo_GetAll_AllEmployeesByCompany", "truncate")
-    injector.inject("soap:ReportService.Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background",
-                    "task_error")
+    injector.inject(
+        "soap:ReportService.Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background",
+        "task_error",
+    )
     injector.inject("soap:ReportService.Reports_GetPayslipByRunCompany_v2_Background", "task_unknown")
     injector.inject("soap:ReportService.Reports_BackgroundTask_Result", "reset", after=1)
     injector.inject("soap:ReportService.Reports_BackgroundTask_Result", "fault", after=3, code=1006)

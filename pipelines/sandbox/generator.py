@@ -22,18 +22,74 @@ DEMO_COMPANIES = (
     (102, "Fietsenmakerij Jansen & Zn.", "Week4", "NL02", True, 6),
     (103, "Studio O'Brien; Design", "Month", "NL03", False, 4),
 )
-MALE_NAMES = ("Jan", "Pieter", "Daan", "Sem", "Lucas", "Bram", "Thijs", "Ruben", "Joris", "Mohamed", "Kees", "Willem")
-FEMALE_NAMES = ("Anna", "Sophie", "Emma", "Julia", "Lotte", "Fleur", "Noor", "Sanne", "Fatima", "Ingrid", "Marieke", "Eva")
+MALE_NAMES = (
+    "Jan",
+    "Pieter",
+    "Daan",
+    "Sem",
+    "Lucas",
+    "Bram",
+    "Thijs",
+    "Ruben",
+    "Joris",
+    "Mohamed",
+    "Kees",
+    "Willem",
+)
+FEMALE_NAMES = (
+    "Anna",
+    "Sophie",
+    "Emma",
+    "Julia",
+    "Lotte",
+    "Fleur",
+    "Noor",
+    "Sanne",
+    "Fatima",
+    "Ingrid",
+    "Marieke",
+    "Eva",
+)
 PREFIXES = ("", "", "", "de", "van", "van der", "van den", "ter")
-LAST_NAMES = ("Vries", "Jansen", "Bakker", "Visser", "Smit", "Meijer", "Mulder", "Bos", "Vos", "Peters",
-              "Hendriks", "Dekker", "Brouwer", "Dijk", "Kok", "Berg", "Yılmaz", "O'Neill", "Çelik", "Haan")
-TRADES = ("Bakkerij", "Installatiebedrijf", "Adviesbureau", "Transport", "Kinderopvang", "Drukkerij", "Zorggroep")
+LAST_NAMES = (
+    "Vries",
+    "Jansen",
+    "Bakker",
+    "Visser",
+    "Smit",
+    "Meijer",
+    "Mulder",
+    "Bos",
+    "Vos",
+    "Peters",
+    "Hendriks",
+    "Dekker",
+    "Brouwer",
+    "Dijk",
+    "Kok",
+    "Berg",
+    "Yılmaz",
+    "O'Neill",
+    "Çelik",
+    "Haan",
+)
+TRADES = (
+    "Bakkerij",
+    "Installatiebedrijf",
+    "Adviesbureau",
+    "Transport",
+    "Kinderopvang",
+    "Drukkerij",
+    "Zorggroep",
+)
 
 
 def companies(config: ScenarioConfig) -> list[Company]:
     if config.is_demo_world:
-        return [_company(cid, name, ptype, entity, pension, index) for index, (cid, name, ptype, entity, pension, _)
-                in enumerate(DEMO_COMPANIES, start=1)]
+        return [
+            _company(cid, name, ptype, entity, pension, index)
+            for index, (cid, name, ptype, entity, pension, _) in enumerate(DEMO_COMPANIES, start=1)
+        ]
     result = []
     for index in range(1, config.companies + 1):
         rng = random.Random(f"{config.seed}:company:{index}")
@@ -46,9 +102,17 @@ def companies(config: ScenarioConfig) -> list[Company]:
 def _company(company_id: int, name: str, period_type: str, entity: str, pension: bool, index: int) -> Company:
     slug = _ascii_slug(name.split(" B.V.")[0]) or f"company{company_id}"
     return Company(
-        id=company_id, number=index, name=name, period_type=period_type, erp_entity=entity, has_pension=pension,
-        kvk_number=f"{(company_id * 7919) % 100_000_000:08d}", phone_number=f"+31 20 {company_id:03d} {index:04d}",
-        fax_number="", email=f"salarisadministratie@{slug}.example", website=f"https://www.{slug}.example",
+        id=company_id,
+        number=index,
+        name=name,
+        period_type=period_type,
+        erp_entity=entity,
+        has_pension=pension,
+        kvk_number=f"{(company_id * 7919) % 100_000_000:08d}",
+        phone_number=f"+31 20 {company_id:03d} {index:04d}",
+        fax_number="",
+        email=f"salarisadministratie@{slug}.example",
+        website=f"https://www.{slug}.example",
     )
 
 
@@ -65,9 +129,12 @@ def employee_count(config: ScenarioConfig, company_id: int) -> int:
 
 def run_periods(config: ScenarioConfig, company: Company) -> list[tuple[int, int]]:
     """(year, period) of every regular run the scenario generates: periods ended before as_of."""
-    return [(year, period) for year in range(config.first_year, config.as_of.year + 1)
-            for period in range(1, periods_in_year(company.period_type) + 1)
-            if period_end(company.period_type, year, period) < config.as_of]
+    return [
+        (year, period)
+        for year in range(config.first_year, config.as_of.year + 1)
+        for period in range(1, periods_in_year(company.period_type) + 1)
+        if period_end(company.period_type, year, period) < config.as_of
+    ]
 
 
 def employees(config: ScenarioConfig, company: Company) -> list[Employee]:
@@ -83,7 +150,10 @@ def employees(config: ScenarioConfig, company: Company) -> list[Employee]:
 
 def _employment(rng, config, company, periods, index, count):
     """Start and (optional) end (year, period). The last employee joins and the one before leaves."""
-    before = (rng.randrange(2008, config.first_year), rng.randrange(1, periods_in_year(company.period_type) + 1))
+    before = (
+        rng.randrange(2008, config.first_year),
+        rng.randrange(1, periods_in_year(company.period_type) + 1),
+    )
     if not periods or count < 3:
         return before, None
     joins = index == count - 1 or (index >= 3 and rng.random() < 0.12)
@@ -107,16 +177,27 @@ def _employee(rng, config, company, index, start, end) -> Employee:
     prefix = rng.choice(PREFIXES)
     last = rng.choice(LAST_NAMES)
     start_date = period_start(company.period_type, *start)
-    created = min(dt.datetime.combine(start_date - dt.timedelta(days=14), dt.time(9, 0)),
-                  dt.datetime.combine(config.as_of - dt.timedelta(days=1), dt.time(9, 0)))
+    created = min(
+        dt.datetime.combine(start_date - dt.timedelta(days=14), dt.time(9, 0)),
+        dt.datetime.combine(config.as_of - dt.timedelta(days=1), dt.time(9, 0)),
+    )
     domain = company.email.split("@", 1)[1]
     return Employee(
-        id=company.id * 1000 + index + 1, company_id=company.id, number=index + 1,
-        first_name=first, initials=f"{first[0]}.", prefix=prefix, last_name=last, gender=gender,
-        bsn=_bsn(rng), birth_date=dt.date(rng.randrange(1960, 2004), rng.randrange(1, 13), rng.randrange(1, 29)),
+        id=company.id * 1000 + index + 1,
+        company_id=company.id,
+        number=index + 1,
+        first_name=first,
+        initials=f"{first[0]}.",
+        prefix=prefix,
+        last_name=last,
+        gender=gender,
+        bsn=_bsn(rng),
+        birth_date=dt.date(rng.randrange(1960, 2004), rng.randrange(1, 13), rng.randrange(1, 29)),
         email_work=f"{_ascii_slug(first)}.{_ascii_slug(last)}{index + 1}@{domain}",
-        start_year=start[0], start_period=start[1],
-        end_year=end[0] if end else None, end_period=end[1] if end else None,
+        start_year=start[0],
+        start_period=start[1],
+        end_year=end[0] if end else None,
+        end_period=end[1] if end else None,
         monthly_salary=(Decimal(rng.randrange(240_000, 650_000)) / 100).quantize(Decimal("0.01")),
         tax_rate=Decimal(rng.randrange(300, 371)) / 1000,
         created_at=created,

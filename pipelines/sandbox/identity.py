@@ -47,7 +47,11 @@ class Grant:
 
 
 def s256(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode("ascii")
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest())
+        .rstrip(b"=")
+        .decode("ascii")
+    )
 
 
 class IdentityStore:
@@ -67,14 +71,21 @@ class IdentityStore:
             raise OAuthError("invalid_client", f"unknown client_id {client_id!r}")
         redirect_uri = params.get("redirect_uri", "")
         if not any(fnmatch.fnmatchcase(redirect_uri, p) for p in contract.REDIRECT_URI_PATTERNS):
-            raise OAuthError("invalid_request", "redirect_uri is not registered for this client "
-                                                f"(allowed: {', '.join(contract.REDIRECT_URI_PATTERNS)})")
+            raise OAuthError(
+                "invalid_request",
+                "redirect_uri is not registered for this client "
+                f"(allowed: {', '.join(contract.REDIRECT_URI_PATTERNS)})",
+            )
         if params.get("response_type") != "code":
             raise OAuthError("unsupported_response_type", "response_type must be code")
         scopes = self._scopes(params.get("scope", ""))
         if params.get("code_challenge_method") != "S256" or not params.get("code_challenge"):
-            raise OAuthError("invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256")
-        request = AuthRequest(client_id, redirect_uri, scopes, params.get("state", ""), params["code_challenge"])
+            raise OAuthError(
+                "invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256"
+            )
+        request = AuthRequest(
+            client_id, redirect_uri, scopes, params.get("state", ""), params["code_challenge"]
+        )
         consent_id = secrets.token_urlsafe(24)
         with self._lock:
             self._pending[consent_id] = request
@@ -97,8 +108,13 @@ class IdentityStore:
             if not approve:
                 return request, None
             code = secrets.token_urlsafe(32)
-            self._codes[code] = Grant(request.client_id, request.scopes, time.time() + CODE_SECONDS,
-                                      request.redirect_uri, request.code_challenge)
+            self._codes[code] = Grant(
+                request.client_id,
+                request.scopes,
+                time.time() + CODE_SECONDS,
+                request.redirect_uri,
+                request.code_challenge,
+            )
             return request, code
 
     # tokens ------------------------------------------------------------------------------
@@ -111,7 +127,9 @@ class IdentityStore:
         with self._lock:
             grant = self._codes.get(code)
             if grant is None or grant.used or grant.expires_at < time.time() or grant.client_id != client_id:
-                raise OAuthError("invalid_grant", "the authorization code is invalid, expired or already used")
+                raise OAuthError(
+                    "invalid_grant", "the authorization code is invalid, expired or already used"
+                )
             grant.used = True
             if grant.redirect_uri != redirect_uri:
                 raise OAuthError("invalid_grant", "redirect_uri does not match the authorization request")
@@ -138,8 +156,12 @@ class IdentityStore:
     def _issue(self, client_id: str, scopes: frozenset[str]) -> dict[str, object]:
         access = secrets.token_urlsafe(32)
         self._access[access] = Grant(client_id, scopes, time.time() + self.access_token_seconds)
-        token = {"access_token": access, "token_type": "Bearer", "expires_in": self.access_token_seconds,
-                 "scope": " ".join(sorted(scopes))}
+        token = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": self.access_token_seconds,
+            "scope": " ".join(sorted(scopes)),
+        }
         if "offline_access" in scopes:
             refresh = secrets.token_urlsafe(32)
             self._refresh[refresh] = Grant(client_id, scopes, float("inf"))

@@ -36,23 +36,27 @@ def handle(state: SandboxState, name: str, request: Request) -> Response:
 
 
 def _error(exc: OAuthError) -> Response:
-    return json_response(exc.status, {"error": exc.error, "error_description": str(exc)},
-                         {"Cache-Control": "no-store"})
+    return json_response(
+        exc.status, {"error": exc.error, "error_description": str(exc)}, {"Cache-Control": "no-store"}
+    )
 
 
 def discovery(state: SandboxState, request: Request) -> Response:
     base = base_url(request)
-    return json_response(200, {
-        "issuer": base,
-        "authorization_endpoint": f"{base}/connect/authorize",
-        "token_endpoint": f"{base}/connect/token",
-        "revocation_endpoint": f"{base}/connect/revocation",
-        "scopes_supported": sorted(contract.SCOPES),
-        "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-        "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-    })
+    return json_response(
+        200,
+        {
+            "issuer": base,
+            "authorization_endpoint": f"{base}/connect/authorize",
+            "token_endpoint": f"{base}/connect/token",
+            "revocation_endpoint": f"{base}/connect/revocation",
+            "scopes_supported": sorted(contract.SCOPES),
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        },
+    )
 
 
 def authorize(state: SandboxState, request: Request) -> Response:
@@ -80,8 +84,11 @@ def consent(state: SandboxState, request: Request) -> Response:
     params = {"code": code} if code else {"error": "access_denied"}
     if auth.state:
         params["state"] = auth.state
-    return Response(302, b"", headers={"Location": f"{auth.redirect_uri}?{urlencode(params)}",
-                                       "Cache-Control": "no-store"})
+    return Response(
+        302,
+        b"",
+        headers={"Location": f"{auth.redirect_uri}?{urlencode(params)}", "Cache-Control": "no-store"},
+    )
 
 
 def _client(request: Request, form: dict[str, str]) -> str:
@@ -105,13 +112,16 @@ def token(state: SandboxState, request: Request) -> Response:
     client_id = _client(request, form)
     grant_type = form.get("grant_type", "")
     if grant_type == "authorization_code":
-        issued = state.identity.exchange_code(client_id, form.get("code", ""), form.get("redirect_uri", ""),
-                                              form.get("code_verifier", ""))
+        issued = state.identity.exchange_code(
+            client_id, form.get("code", ""), form.get("redirect_uri", ""), form.get("code_verifier", "")
+        )
     elif grant_type == "refresh_token":
         issued = state.identity.refresh(client_id, form.get("refresh_token", ""), form.get("scope", ""))
     else:
-        raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported; "
-                                                   "use authorization_code or refresh_token")
+        raise OAuthError(
+            "unsupported_grant_type",
+            f"grant_type {grant_type!r} is not supported; use authorization_code or refresh_token",
+        )
     return json_response(200, issued, {"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
@@ -124,5 +134,10 @@ def revocation(state: SandboxState, request: Request) -> Response:
     return Response(200, b"")
 
 
-HANDLERS = {"discovery": discovery, "authorize": authorize, "consent": consent, "token": token,
-            "revocation": revocation}
+HANDLERS = {
+    "discovery": discovery,
+    "authorize": authorize,
+    "consent": consent,
+    "token": token,
+    "revocation": revocation,
+}

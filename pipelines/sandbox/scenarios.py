@@ -52,7 +52,9 @@ def build_config(scenario: str = "demo", seed: int = 42, **knobs: object) -> Sce
     names = {f.name for f in dataclasses.fields(ScenarioConfig)} - {"scenario", "seed"}
     unknown = sorted(set(knobs) - names)
     if unknown:
-        raise ValueError(f"unknown sandbox knob(s) {', '.join(unknown)}; known knobs: {', '.join(sorted(names))}")
+        raise ValueError(
+            f"unknown sandbox knob(s) {', '.join(unknown)}; known knobs: {', '.join(sorted(names))}"
+        )
     values = {**SCENARIO_DEFAULTS[scenario], **{k: v for k, v in knobs.items() if v is not None}}
     if isinstance(values.get("as_of"), str):
         values["as_of"] = dt.date.fromisoformat(values["as_of"])

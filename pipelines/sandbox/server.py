@@ -93,14 +93,25 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_request(self) -> Request | None:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
-            self._send(error_response(413, "Payload Too Large", f"requests are limited to {MAX_BODY_BYTES} bytes",
-                                      "payload_too_large"))
+            self._send(
+                error_response(
+                    413,
+                    "Payload Too Large",
+                    f"requests are limited to {MAX_BODY_BYTES} bytes",
+                    "payload_too_large",
+                )
+            )
             self.close_connection = True
             return None
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
-        return Request(self.command, parts.path, dict(parse_qsl(parts.query, keep_blank_values=True)),
-                       {k.lower(): v for k, v in self.headers.items()}, body)
+        return Request(
+            self.command,
+            parts.path,
+            dict(parse_qsl(parts.query, keep_blank_values=True)),
+            {k.lower(): v for k, v in self.headers.items()},
+            body,
+        )
 
     def _handle(self) -> None:
         request = self._read_request()
@@ -112,7 +123,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         key, respond = self._route(request)
         with state.counters.track(key):
-            fault = state.faults.take(key) if key.split(":", 1)[0] in ("soap", "rest", "identity", "wsdl") else None
+            fault = (
+                state.faults.take(key)
+                if key.split(":", 1)[0] in ("soap", "rest", "identity", "wsdl")
+                else None
+            )
             if fault is None and key.startswith(("soap:", "rest:")) and state.throttled():
                 fault = FaultRule(key, "429", params={"retry_after": state.config.retry_after_seconds})
             if fault is not None and fault.kind == "slow":
@@ -137,7 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return f"wsdl:{service}", lambda fault: _wsdl(service)
             if request.method == "POST":
                 operation = soap.peek_operation(service, request)
-                return f"soap:{service}.{operation}", lambda fault: soap.handle(state, service, request, fault)
+                return f"soap:{service}.{operation}", lambda fault: soap.handle(
+                    state, service, request, fault
+                )
         found = rest.route(request.path)
         if found:
             name, params = found
@@ -145,8 +162,9 @@ class _Handler(BaseHTTPRequestHandler):
         identity = oauth_endpoints.route(request.path)
         if identity:
             return f"identity:{identity}", lambda fault: oauth_endpoints.handle(state, identity, request)
-        return "other:not_found", lambda fault: error_response(404, "Not Found", f"no endpoint at {request.path}",
-                                                                "not_found")
+        return "other:not_found", lambda fault: error_response(
+            404, "Not Found", f"no endpoint at {request.path}", "not_found"
+        )
 
     def _send(self, response: Response, truncate: bool = False) -> None:
         self.send_response(response.status)
@@ -180,15 +198,27 @@ def _transport_fault(fault: FaultRule | None, key: str) -> Response | None:
     rest_api = key.startswith("rest:")
     if fault.kind == "429":
         retry = str(int(fault.params.get("retry_after", 1)))
-        return error_response(429, "Too Many Requests", f"Rate limit exceeded; retry after {retry} seconds.",
-                              "too_many_requests", {"Retry-After": retry})
+        return error_response(
+            429,
+            "Too Many Requests",
+            f"Rate limit exceeded; retry after {retry} seconds.",
+            "too_many_requests",
+            {"Retry-After": retry},
+        )
     if fault.kind == "401":
-        return error_response(401, "Unauthorized", "The access token is invalid or expired; refresh it.",
-                              "invalid_token", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        return error_response(
+            401,
+            "Unauthorized",
+            "The access token is invalid or expired; refresh it.",
+            "invalid_token",
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     status = int(fault.kind)
     title = {500: "Internal Server Error", 503: "Service Unavailable"}[status]
     if rest_api:
-        return error_response(status, title, "A transient server error occurred; retry later.", "server_error")
+        return error_response(
+            status, title, "A transient server error occurred; retry later.", "server_error"
+        )
     page = f"<html><head><title>{title}</title></head><body><h1>{status} {title}</h1></body></html>"
     return Response(status, page.encode(), "text/html; charset=utf-8")
 
@@ -204,12 +234,17 @@ class SandboxServer:
         self.state = state
         self._server = _Server((host, port), state)
         self.host, self.port = self._server.server_address[:2]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name=f"nmbrs-sandbox-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name=f"nmbrs-sandbox-{self.port}",
+            daemon=True,
+        )
 
     @classmethod
-    def start(cls, scenario: str = "demo", seed: int = 42, host: str = "127.0.0.1", port: int = 0,
-              **knobs: object) -> SandboxServer:
+    def start(
+        cls, scenario: str = "demo", seed: int = 42, host: str = "127.0.0.1", port: int = 0, **knobs: object
+    ) -> SandboxServer:
         server = cls(SandboxState(build_config(scenario, seed, **knobs)), host, port)
         server._thread.start()
         return server

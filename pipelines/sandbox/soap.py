@@ -24,8 +24,14 @@ log = logging.getLogger(__name__)
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XSD = "http://www.w3.org/2001/XMLSchema"
 MAX_ENVELOPE_BYTES = 1_000_000
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
-                          dtd_validation=False, remove_blank_text=True)
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    huge_tree=False,
+    load_dtd=False,
+    dtd_validation=False,
+    remove_blank_text=True,
+)
 
 
 class SoapFault(Exception):
@@ -62,8 +68,11 @@ class SoapCall:
         try:
             return int(raw)
         except ValueError:
-            raise SoapFault(f"Server was unable to read request. ---> There is an error in XML document: "
-                            f"{name} must be an integer", client=True) from None
+            raise SoapFault(
+                f"Server was unable to read request. ---> There is an error in XML document: "
+                f"{name} must be an integer",
+                client=True,
+            ) from None
 
 
 def version_of(request: Request) -> str | None:
@@ -88,32 +97,43 @@ def peek_operation(service: str, request: Request) -> str:
 def parse(service: str, request: Request) -> SoapCall:
     version = version_of(request)
     if version is None:
-        raise SoapFault("Unsupported content type; use text/xml (SOAP 1.1) or application/soap+xml (SOAP 1.2)",
-                        client=True)
+        raise SoapFault(
+            "Unsupported content type; use text/xml (SOAP 1.1) or application/soap+xml (SOAP 1.2)",
+            client=True,
+        )
     if len(request.body) > MAX_ENVELOPE_BYTES:
         raise SoapFault("Request envelope too large", client=True)
     try:
         root = etree.fromstring(request.body, _PARSER)
     except etree.XMLSyntaxError as exc:
-        raise SoapFault(f"Server was unable to read request. ---> There is an error in XML document: {exc}",
-                        client=True) from None
+        raise SoapFault(
+            f"Server was unable to read request. ---> There is an error in XML document: {exc}", client=True
+        ) from None
     if root.getroottree().docinfo.doctype:
         raise SoapFault("Server was unable to read request. ---> DTDs are not allowed", client=True)
     env = contract.SOAP11_ENV if version == "1.1" else contract.SOAP12_ENV
     if root.tag != f"{{{env}}}Envelope":
-        raise SoapFault(f"VersionMismatch: expected a SOAP {version} Envelope for this content type", client=True)
+        raise SoapFault(
+            f"VersionMismatch: expected a SOAP {version} Envelope for this content type", client=True
+        )
     body = root.find(f"{{{env}}}Body")
     if body is None or len(body) == 0:
-        raise SoapFault("Server was unable to read request. ---> The envelope has no Body element", client=True)
+        raise SoapFault(
+            "Server was unable to read request. ---> The envelope has no Body element", client=True
+        )
     operation_element = body[0]
     qname = etree.QName(operation_element)
     ns = contract.namespace(service)
     if qname.namespace != ns or qname.localname not in contract.SERVICES[service]:
-        raise SoapFault(f"Server did not recognize the value of HTTP Header SOAPAction: {qname.text}.", client=True)
+        raise SoapFault(
+            f"Server did not recognize the value of HTTP Header SOAPAction: {qname.text}.", client=True
+        )
     if version == "1.1":
         action = request.header("soapaction").strip().strip('"')
         if action != contract.soap_action(service, qname.localname):
-            raise SoapFault(f"Server did not recognize the value of HTTP Header SOAPAction: {action}.", client=True)
+            raise SoapFault(
+                f"Server did not recognize the value of HTTP Header SOAPAction: {action}.", client=True
+            )
     return SoapCall(version, service, qname.localname, root.find(f"{{{env}}}Header"), operation_element)
 
 
@@ -142,7 +162,9 @@ def authenticate(state: SandboxState, call: SoapCall) -> SoapToken:
     header_name = "AuthHeaderWithDomain" if with_domain else "AuthHeader"
     header = None if call.header is None else call.header.find(f"{{{call.ns}}}{header_name}")
     if header is None:
-        raise SoapFault(f"Invalid authentication: a {header_name} header is required for {call.operation}", 1001)
+        raise SoapFault(
+            f"Invalid authentication: a {header_name} header is required for {call.operation}", 1001
+        )
     token = state.soap_token(call.child(header, "Token") or "")
     username = (call.child(header, "Username") or "").lower()
     if token is None or token.username.lower() != username:
@@ -193,22 +215,38 @@ def list_get_all(state, call, token, fault):
         if token.companies is not None and c.id not in token.companies:
             continue
         item = etree.SubElement(result, f"{{{call.ns}}}Company")
-        for name, value in (("ID", c.id), ("Number", c.number), ("Name", c.name), ("PhoneNumber", c.phone_number),
-                            ("FaxNumber", c.fax_number), ("Email", c.email), ("Website", c.website),
-                            ("LoonaangifteTijdvak", c.period_type), ("KvkNr", c.kvk_number)):
+        for name, value in (
+            ("ID", c.id),
+            ("Number", c.number),
+            ("Name", c.name),
+            ("PhoneNumber", c.phone_number),
+            ("FaxNumber", c.fax_number),
+            ("Email", c.email),
+            ("Website", c.website),
+            ("LoonaangifteTijdvak", c.period_type),
+            ("KvkNr", c.kvk_number),
+        ):
             _text(item, call.ns, name, value)
     return response
 
 
 def run_get_list(state, call, token, fault):
     company_id = _company_id(state, token, call.int_arg("CompanyId"))
+    year = call.int_arg("Year")
     response, result = _result(call)
-    for run in state.world.runs(company_id, call.int_arg("Year")) if call.int_arg("Year") in state.world.years(
-            company_id) else []:
+    runs = state.world.runs(company_id, year) if year in state.world.years(company_id) else []
+    for run in runs:
         item = etree.SubElement(result, f"{{{call.ns}}}RunInfo")
-        for name, value in (("ID", run.id), ("Number", run.number), ("Year", run.year),
-                            ("PeriodStart", run.period_start), ("PeriodEnd", run.period_end),
-                            ("Description", run.description), ("RunAt", run.run_at), ("IsLocked", run.locked)):
+        for name, value in (
+            ("ID", run.id),
+            ("Number", run.number),
+            ("Year", run.year),
+            ("PeriodStart", run.period_start),
+            ("PeriodEnd", run.period_end),
+            ("Description", run.description),
+            ("RunAt", run.run_at),
+            ("IsLocked", run.locked),
+        ):
             _text(item, call.ns, name, value)
     return response
 
@@ -221,12 +259,22 @@ def personal_info(state, call, token, fault):
         _text(item, call.ns, "EmployeeId", e.id)
         infos = etree.SubElement(item, f"{{{call.ns}}}EmployeePersonalInfos")
         info = etree.SubElement(infos, f"{{{call.ns}}}PersonalInfo_V2")
-        for name, value in (("Id", e.id * 10 + 1), ("EmployeeNumber", e.number), ("DisplayName", e.display_name),
-                            ("FirstName", e.first_name), ("Initials", e.initials), ("Prefix", e.prefix),
-                            ("LastName", e.last_name), ("BSN", e.bsn), ("Gender", e.gender),
-                            ("Birthday", e.birth_date), ("EmailWork", e.email_work),
-                            ("StartPeriod", e.start_period), ("StartYear", e.start_year),
-                            ("CreationDate", e.created_at)):
+        for name, value in (
+            ("Id", e.id * 10 + 1),
+            ("EmployeeNumber", e.number),
+            ("DisplayName", e.display_name),
+            ("FirstName", e.first_name),
+            ("Initials", e.initials),
+            ("Prefix", e.prefix),
+            ("LastName", e.last_name),
+            ("BSN", e.bsn),
+            ("Gender", e.gender),
+            ("Birthday", e.birth_date),
+            ("EmailWork", e.email_work),
+            ("StartPeriod", e.start_period),
+            ("StartYear", e.start_year),
+            ("CreationDate", e.created_at),
+        ):
             _text(info, call.ns, name, value)
     return response
 
@@ -297,8 +345,14 @@ def _envelope(version: str, payload: etree._Element, status: int = 200) -> Respo
 
 def fault_response(version: str, message: str, code: int | None, client: bool = False) -> Response:
     """An ASMX-style fault: the Nmbrs code appears in the text as `---> <code>: message`."""
-    text = (f"System.Web.Services.Protocols.SoapException: Server was unable to process request. "
-            f"---> {code}: {message}") if code is not None else f"System.Web.Services.Protocols.SoapException: {message}"
+    text = (
+        (
+            f"System.Web.Services.Protocols.SoapException: Server was unable to process request. "
+            f"---> {code}: {message}"
+        )
+        if code is not None
+        else f"System.Web.Services.Protocols.SoapException: {message}"
+    )
     if version == "1.1":
         env = contract.SOAP11_ENV
         fault = etree.Element(f"{{{env}}}Fault")

@@ -39,7 +39,9 @@ class SandboxState:
         self.truth = Truth(self.world)
         self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._tokens = {contract.TOKEN: SoapToken(contract.TOKEN, contract.USERNAME, contract.ALL_OPERATIONS, None)}
+        self._tokens = {
+            contract.TOKEN: SoapToken(contract.TOKEN, contract.USERNAME, contract.ALL_OPERATIONS, None)
+        }
         self._requests = 0
         self.throttle = config.throttle
         self.pagination_style = config.pagination_style
@@ -50,8 +52,12 @@ class SandboxState:
     def clock() -> float:
         return time.monotonic()
 
-    def add_token(self, permissions: Iterable[str], companies: Iterable[int] | None = None,
-                  username: str = contract.USERNAME) -> str:
+    def add_token(
+        self,
+        permissions: Iterable[str],
+        companies: Iterable[int] | None = None,
+        username: str = contract.USERNAME,
+    ) -> str:
         """A new SOAP token allowing only these operations (`Service.Operation` or bare names)."""
         allowed = frozenset(contract.operation_name(p) for p in permissions)
         token = f"sandbox-{secrets.token_hex(12)}"
@@ -67,8 +73,14 @@ class SandboxState:
     def add_run(self, company_id: int, year: int | None = None) -> RunInfo:
         return self.world.add_run(company_id, year)
 
-    def correct_period(self, company_id: int, year: int, period: int, employee_id: int | None = None,
-                       delta: Decimal = Decimal("150.00")) -> RunInfo:
+    def correct_period(
+        self,
+        company_id: int,
+        year: int,
+        period: int,
+        employee_id: int | None = None,
+        delta: Decimal = Decimal("150.00"),
+    ) -> RunInfo:
         return self.world.correct_period(company_id, year, period, employee_id, delta)
 
     def throttled(self) -> bool:

@@ -36,10 +36,17 @@ class TaskStore:
         self._lock = threading.Lock()
         self._tasks: dict[str, Task] = {}
 
-    def create(self, token: str, content: str, outcome: str = "Success",
-               seconds: float | None = None) -> Task:
-        task = Task(str(uuid.uuid4()), token, time.monotonic(), self.seconds if seconds is None else seconds,
-                    outcome, content)
+    def create(
+        self, token: str, content: str, outcome: str = "Success", seconds: float | None = None
+    ) -> Task:
+        task = Task(
+            str(uuid.uuid4()),
+            token,
+            time.monotonic(),
+            self.seconds if seconds is None else seconds,
+            outcome,
+            content,
+        )
         with self._lock:
             self._tasks[task.id] = task
         return task

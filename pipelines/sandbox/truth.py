@@ -62,7 +62,9 @@ class Truth:
                 if year is None or y == year:
                     yield cid, y
 
-    def lines(self, table: str, company_id: int | None = None, year: int | None = None) -> Iterator[TruthLine]:
+    def lines(
+        self, table: str, company_id: int | None = None, year: int | None = None
+    ) -> Iterator[TruthLine]:
         if table not in LINE_TABLES:
             raise ValueError(f"{table!r} has no lines; choose one of {', '.join(sorted(LINE_TABLES))}")
         for cid, y in self._partitions(company_id, year):
@@ -70,16 +72,23 @@ class Truth:
                 for run in self._world.runs(cid, y):
                     for row in self._world.payslips(run):
                         for line in row.lines:
-                            yield TruthLine(cid, y, row.period, row.employee_id, line.code, line.value, run.number)
+                            yield TruthLine(
+                                cid, y, row.period, row.employee_id, line.code, line.value, run.number
+                            )
                 continue
-            codes = {"rest_fixed_wage_components": FIXED_CODES, "rest_variable_wage_components": VARIABLE_CODES}
+            codes = {
+                "rest_fixed_wage_components": FIXED_CODES,
+                "rest_variable_wage_components": VARIABLE_CODES,
+            }
             wanted = codes.get(table)
             for row in self._world.period_report(cid, y):
                 for line in row.lines:
                     if wanted is None or line.code in wanted:
                         yield TruthLine(cid, y, row.period, row.employee_id, line.code, line.value)
 
-    def rows(self, table: str, company_id: int | None = None, year: int | None = None, **filters: object) -> int:
+    def rows(
+        self, table: str, company_id: int | None = None, year: int | None = None, **filters: object
+    ) -> int:
         """Expected row count of a table (optionally one company, year, period, code or run_number)."""
         if table == "companies":
             return len(self._world.companies()) if company_id is None else 1
@@ -90,7 +99,9 @@ class Truth:
             return sum(len(self._world.runs(cid, y)) for cid, y in self._partitions(company_id, year))
         return sum(1 for _ in _filtered(self.lines(table, company_id, year), filters))
 
-    def total(self, table: str, company_id: int | None = None, year: int | None = None, **filters: object) -> Decimal:
+    def total(
+        self, table: str, company_id: int | None = None, year: int | None = None, **filters: object
+    ) -> Decimal:
         """Σ value of a line table, exact (filters: period, code, employee_id, run_number)."""
         return sum((line.value for line in _filtered(self.lines(table, company_id, year), filters)), ZERO)
 
@@ -102,9 +113,11 @@ class Truth:
 
     def gl(self, company_id: int | None = None) -> dict[tuple[int, int, int, str], Decimal]:
         """Payroll under the default mapping: (company_id, calendar year, month, account) -> amount (debit +)."""
-        return {(cid, year, month, account): amount
-                for (cid, _, year, month, account), amount in self._payroll_gl().items()
-                if company_id is None or cid == company_id}
+        return {
+            (cid, year, month, account): amount
+            for (cid, _, year, month, account), amount in self._payroll_gl().items()
+            if company_id is None or cid == company_id
+        }
 
     def _payroll_gl(self) -> dict[tuple[int, str, int, int, str], Decimal]:
         return erp.payroll_gl(self._world)
@@ -117,8 +130,10 @@ class Truth:
     def erp_differences(self) -> list[ErpDifference]:
         """Every (entity, account, month) where payroll and ERP disagree, incl. the three deliberate ones."""
         entities = {c.erp_entity: c.id for c in self._world.companies()}
-        payroll = {(entity, account, year, month): (cid, amount)
-                   for (cid, entity, year, month, account), amount in self._payroll_gl().items()}
+        payroll = {
+            (entity, account, year, month): (cid, amount)
+            for (cid, entity, year, month, account), amount in self._payroll_gl().items()
+        }
         result = []
         for key in sorted(set(payroll) | set(self._erp_movements)):
             entity, account, year, month = key
@@ -127,8 +142,19 @@ class Truth:
             if pay == book:
                 continue
             kind = "missing_in_erp" if book is None else "missing_in_payroll" if pay is None else "difference"
-            result.append(ErpDifference(entities.get(entity), entity, account, year, month, kind, pay, book,
-                                        (pay or ZERO) - (book or ZERO)))
+            result.append(
+                ErpDifference(
+                    entities.get(entity),
+                    entity,
+                    account,
+                    year,
+                    month,
+                    kind,
+                    pay,
+                    book,
+                    (pay or ZERO) - (book or ZERO),
+                )
+            )
         return result
 
     def period_month(self, company_id: int, year: int, period: int) -> tuple[int, int]:
@@ -140,8 +166,10 @@ class Truth:
         tables: dict[str, object] = {
             "companies": {"rows": self.rows("companies", company_id)},
             "employees": {"rows": self.rows("employees", company_id)},
-            "payroll_runs": {"rows": sum(len(self._world.runs(c, y)) for c, y in partitions),
-                             "by_company_year": {f"{c}/{y}": len(self._world.runs(c, y)) for c, y in partitions}},
+            "payroll_runs": {
+                "rows": sum(len(self._world.runs(c, y)) for c, y in partitions),
+                "by_company_year": {f"{c}/{y}": len(self._world.runs(c, y)) for c, y in partitions},
+            },
         }
         for table in sorted(LINE_TABLES):
             per: dict[str, object] = {}
@@ -150,14 +178,19 @@ class Truth:
                 periods: dict[int, Decimal] = {}
                 for line in lines:
                     periods[line.period] = periods.get(line.period, ZERO) + line.value
-                per[f"{cid}/{y}"] = {"rows": len(lines), "total": str(sum((x.value for x in lines), ZERO)),
-                                     "by_period": {str(p): str(v) for p, v in sorted(periods.items())}}
+                per[f"{cid}/{y}"] = {
+                    "rows": len(lines),
+                    "total": str(sum((x.value for x in lines), ZERO)),
+                    "by_period": {str(p): str(v) for p, v in sorted(periods.items())},
+                }
             tables[table] = {"rows": sum(v["rows"] for v in per.values()), "by_company_year": per}
         return {
             "tables": tables,
-            "gl": [{"company_id": c, "year": y, "month": m, "account": a, "amount": str(v)}
-                   for (c, y, m, a), v in sorted(self.gl(company_id).items())
-                   if year is None or y == year],
+            "gl": [
+                {"company_id": c, "year": y, "month": m, "account": a, "amount": str(v)}
+                for (c, y, m, a), v in sorted(self.gl(company_id).items())
+                if year is None or y == year
+            ],
             "erp_differences": [_jsonable(asdict(d)) for d in self.erp_differences],
         }
 
@@ -165,7 +198,9 @@ class Truth:
 def _filtered(lines: Iterable[TruthLine], filters: dict[str, object]) -> Iterator[TruthLine]:
     unknown = set(filters) - {"period", "code", "employee_id", "run_number"}
     if unknown:
-        raise ValueError(f"unknown truth filter(s) {sorted(unknown)}; use period, code, employee_id, run_number")
+        raise ValueError(
+            f"unknown truth filter(s) {sorted(unknown)}; use period, code, employee_id, run_number"
+        )
     for line in lines:
         if all(getattr(line, key) == value for key, value in filters.items()):
             yield line

@@ -51,7 +51,9 @@ def period_lines(salary: Decimal, tax_rate: Decimal, has_pension: bool) -> tuple
     values["5000"] = cents(gross * Decimal("0.19"))
     if has_pension:
         values["5100"] = cents(salary * Decimal("0.10"))
-    values["9000"] = gross - sum((values.get(code, Decimal("0.00")) for code in DEDUCTION_CODES), Decimal("0.00"))
+    values["9000"] = gross - sum(
+        (values.get(code, Decimal("0.00")) for code in DEDUCTION_CODES), Decimal("0.00")
+    )
     values["9900"] = gross
     values["9910"] = values["5000"] + values.get("5100", Decimal("0.00"))
     return tuple(Line(code, DESCRIPTIONS[code], values[code]) for code in sorted(values))

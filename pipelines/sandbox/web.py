@@ -21,7 +21,10 @@ class Request:
         return self.headers.get(name.lower(), default)
 
     def form(self) -> dict[str, str]:
-        return {k: v[-1] for k, v in parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        return {
+            k: v[-1]
+            for k, v in parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True).items()
+        }
 
     def json(self) -> dict:
         if not self.body.strip():
@@ -59,6 +62,8 @@ def json_response(status: int, value: object, headers: dict[str, str] | None = N
     return Response(status, to_json(value), "application/json; charset=utf-8", headers or {})
 
 
-def error_response(status: int, title: str, detail: str, code: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, title: str, detail: str, code: str, headers: dict[str, str] | None = None
+) -> Response:
     """The Nmbrs REST error body: {title, detail, code}."""
     return json_response(status, {"title": title, "detail": detail, "code": code}, headers)

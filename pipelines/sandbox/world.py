@@ -38,7 +38,9 @@ class SandboxError(ValueError):
 class CompanyYear:
     runs: list[RunInfo] = field(default_factory=list)
     # (period, employee_id) -> [(run number that made it, salary delta)]
-    adjustments: dict[tuple[int, int], list[tuple[int, Decimal]]] = field(default_factory=lambda: defaultdict(list))
+    adjustments: dict[tuple[int, int], list[tuple[int, Decimal]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
 
 class World:
@@ -113,32 +115,53 @@ class World:
                 continue
             self._append_regular_run(company, year, period, ledger)
             demo = DEMO_CORRECTION
-            if (self.config.is_demo_world and company.id == demo["company_id"] and year == self.config.first_year
-                    and period == demo["after_period"]):
+            if (
+                self.config.is_demo_world
+                and company.id == demo["company_id"]
+                and year == self.config.first_year
+                and period == demo["after_period"]
+            ):
                 run_at = ledger.runs[-1].run_at + dt.timedelta(days=1, hours=4)
                 self._append_correction(company, year, demo["period"], None, demo["delta"], run_at, ledger)
         return ledger
 
-    def _new_run(self, company: Company, year: int, period: int, kind: str, run_at: dt.datetime,
-                 ledger: CompanyYear) -> RunInfo:
+    def _new_run(
+        self, company: Company, year: int, period: int, kind: str, run_at: dt.datetime, ledger: CompanyYear
+    ) -> RunInfo:
         number = len(ledger.runs) + 1
         if number > 99:
             raise SandboxError(9999, f"company {company.id} already has 99 runs in {year}")
         label = "Correctie periode" if kind == "correction" else "Periode"
         run = RunInfo(
             id=company.id * 10_000 + (year % 100) * 100 + number,
-            payroll_run_id=str(uuid.uuid5(RUN_GUID_NAMESPACE, f"{self.config.seed}:{company.id}:{year}:{number}")),
-            company_id=company.id, year=year, number=number, period_start=period, period_end=period,
-            description=f"{label} {period} {year}", run_at=run_at, type=kind, locked=True,
+            payroll_run_id=str(
+                uuid.uuid5(RUN_GUID_NAMESPACE, f"{self.config.seed}:{company.id}:{year}:{number}")
+            ),
+            company_id=company.id,
+            year=year,
+            number=number,
+            period_start=period,
+            period_end=period,
+            description=f"{label} {period} {year}",
+            run_at=run_at,
+            type=kind,
+            locked=True,
         )
         ledger.runs.append(run)
         self._runs_by_id[run.id] = run
         return run
 
-    def _append_regular_run(self, company: Company, year: int, period: int, ledger: CompanyYear,
-                            not_before: dt.datetime | None = None) -> RunInfo:
-        run_at = dt.datetime.combine(period_end(company.period_type, year, period) - dt.timedelta(days=5),
-                                     dt.time(10, 0))
+    def _append_regular_run(
+        self,
+        company: Company,
+        year: int,
+        period: int,
+        ledger: CompanyYear,
+        not_before: dt.datetime | None = None,
+    ) -> RunInfo:
+        run_at = dt.datetime.combine(
+            period_end(company.period_type, year, period) - dt.timedelta(days=5), dt.time(10, 0)
+        )
         if not_before and run_at <= not_before:
             run_at = not_before + dt.timedelta(hours=1)
         return self._new_run(company, year, period, "regular", run_at, ledger)
@@ -147,11 +170,16 @@ class World:
         paid = [e for e in self.employees(company.id) if e.employed_in(year, period)]
         if employee_id is None:
             if not paid:
-                raise SandboxError(2046, f"nobody was paid in period {period} of {year} at company {company.id}")
+                raise SandboxError(
+                    2046, f"nobody was paid in period {period} of {year} at company {company.id}"
+                )
             employee_id = min(e.id for e in paid)
         elif employee_id not in {e.id for e in paid}:
-            raise SandboxError(2003, f"employee {employee_id} was not paid in period {period} of {year} "
-                                     f"at company {company.id}; pick an employee of that period")
+            raise SandboxError(
+                2003,
+                f"employee {employee_id} was not paid in period {period} of {year} "
+                f"at company {company.id}; pick an employee of that period",
+            )
         run = self._new_run(company, year, period, "correction", run_at, ledger)
         ledger.adjustments[(period, employee_id)].append((run.number, cents(Decimal(delta))))
         return run
@@ -164,7 +192,9 @@ class World:
         return None
 
     def _regular_periods(self, company_id: int, year: int) -> list[int]:
-        return sorted({r.period_start for r in self._company_year(company_id, year).runs if r.type == "regular"})
+        return sorted(
+            {r.period_start for r in self._company_year(company_id, year).runs if r.type == "regular"}
+        )
 
     # admin changes -----------------------------------------------------------------------
     def add_run(self, company_id: int, year: int | None = None) -> RunInfo:
@@ -174,31 +204,53 @@ class World:
             last = self._last_run(company_id)
             if year is None:
                 year = max(self.years(company_id))
-                if self._regular_periods(company_id, year) and max(self._regular_periods(company_id, year)) >= count:
+                if (
+                    self._regular_periods(company_id, year)
+                    and max(self._regular_periods(company_id, year)) >= count
+                ):
                     year += 1
             ledger = self._company_year(company_id, year)
             done = self._regular_periods(company_id, year)
             period = (max(done) if done else 0) + 1
             if period > count:
-                raise SandboxError(2006, f"company {company_id} has run all {count} periods of {year}; "
-                                         f"add a run for {year + 1} instead")
+                raise SandboxError(
+                    2006,
+                    f"company {company_id} has run all {count} periods of {year}; "
+                    f"add a run for {year + 1} instead",
+                )
             return self._append_regular_run(company, year, period, ledger, last.run_at if last else None)
 
-    def correct_period(self, company_id: int, year: int, period: int, employee_id: int | None = None,
-                       delta: Decimal = Decimal("150.00")) -> RunInfo:
+    def correct_period(
+        self,
+        company_id: int,
+        year: int,
+        period: int,
+        employee_id: int | None = None,
+        delta: Decimal = Decimal("150.00"),
+    ) -> RunInfo:
         company = self.company(company_id)
         with self._lock:
             ledger = self._company_year(company_id, year)
             if period not in self._regular_periods(company_id, year):
-                raise SandboxError(2006, f"period {period} of {year} has no run at company {company_id} yet; "
-                                         "only a period that has been run can be corrected")
+                raise SandboxError(
+                    2006,
+                    f"period {period} of {year} has no run at company {company_id} yet; "
+                    "only a period that has been run can be corrected",
+                )
             last = self._last_run(company_id)
             run_at = last.run_at + dt.timedelta(hours=1)
             return self._append_correction(company, year, period, employee_id, delta, run_at, ledger)
 
     # wage components ---------------------------------------------------------------------
-    def _lines(self, company: Company, employee: Employee, year: int, period: int, ledger: CompanyYear,
-               up_to_run: int | None) -> tuple[Line, ...]:
+    def _lines(
+        self,
+        company: Company,
+        employee: Employee,
+        year: int,
+        period: int,
+        ledger: CompanyYear,
+        up_to_run: int | None,
+    ) -> tuple[Line, ...]:
         salary = salary_for(employee.monthly_salary, company.period_type, year - self.config.first_year)
         for number, delta in ledger.adjustments.get((period, employee.id), ()):
             if up_to_run is None or number <= up_to_run:
@@ -212,8 +264,14 @@ class World:
         with self._lock:
             ledger = self._company_year(company_id, year)
             periods = self._regular_periods(company_id, year)
-            return [EmployeePeriod(company_id, year, period, e.id, self._lines(company, e, year, period, ledger, None))
-                    for e in staff for period in periods if e.employed_in(year, period)]
+            return [
+                EmployeePeriod(
+                    company_id, year, period, e.id, self._lines(company, e, year, period, ledger, None)
+                )
+                for e in staff
+                for period in periods
+                if e.employed_in(year, period)
+            ]
 
     def payslips(self, run: RunInfo) -> list[EmployeePeriod]:
         """A run's payslip lines: the period's lines (regular) or the differences it made (correction)."""
@@ -223,18 +281,31 @@ class World:
             ledger = self._company_year(run.company_id, run.year)
             period = run.period_start
             if run.type == "regular":
-                return [EmployeePeriod(run.company_id, run.year, period, e.id,
-                                       self._lines(company, e, run.year, period, ledger, run.number))
-                        for e in staff if e.employed_in(run.year, period)]
+                return [
+                    EmployeePeriod(
+                        run.company_id,
+                        run.year,
+                        period,
+                        e.id,
+                        self._lines(company, e, run.year, period, ledger, run.number),
+                    )
+                    for e in staff
+                    if e.employed_in(run.year, period)
+                ]
             result = []
             for e in staff:
                 if not any(n == run.number for n, _ in ledger.adjustments.get((period, e.id), ())):
                     continue
                 after = self._lines(company, e, run.year, period, ledger, run.number)
-                before = {line.code: line.value for line in self._lines(company, e, run.year, period, ledger,
-                                                                          run.number - 1)}
-                diffs = tuple(Line(line.code, line.description, line.value - before.get(line.code, Decimal("0.00")))
-                              for line in after if line.value != before.get(line.code, Decimal("0.00")))
+                before = {
+                    line.code: line.value
+                    for line in self._lines(company, e, run.year, period, ledger, run.number - 1)
+                }
+                diffs = tuple(
+                    Line(line.code, line.description, line.value - before.get(line.code, Decimal("0.00")))
+                    for line in after
+                    if line.value != before.get(line.code, Decimal("0.00"))
+                )
                 result.append(EmployeePeriod(run.company_id, run.year, period, e.id, diffs))
             return result
 

@@ -16,13 +16,24 @@ SOAP_NS = {"1.1": contract.SOAP11_ENV, "1.2": contract.SOAP12_ENV}
 AUTH = {"username": contract.USERNAME, "token": contract.TOKEN, "domain": contract.DOMAIN}
 
 
-def envelope(version: str, service: str, operation: str, children: dict[str, object] | None = None,
-             username: str = contract.USERNAME, token: str = contract.TOKEN, domain: str | None = contract.DOMAIN,
-             header: str | None = None) -> bytes:
+def envelope(
+    version: str,
+    service: str,
+    operation: str,
+    children: dict[str, object] | None = None,
+    username: str = contract.USERNAME,
+    token: str = contract.TOKEN,
+    domain: str | None = contract.DOMAIN,
+    header: str | None = None,
+) -> bytes:
     """A SOAP envelope written by hand the way public clients do: service namespace as default namespace."""
     ns = contract.namespace(service)
-    header = header or ("AuthHeader" if operation in contract.AUTH_HEADER_OPERATIONS else "AuthHeaderWithDomain")
-    domain_xml = f"<Domain>{html.escape(domain)}</Domain>" if header == "AuthHeaderWithDomain" and domain else ""
+    header = header or (
+        "AuthHeader" if operation in contract.AUTH_HEADER_OPERATIONS else "AuthHeaderWithDomain"
+    )
+    domain_xml = (
+        f"<Domain>{html.escape(domain)}</Domain>" if header == "AuthHeaderWithDomain" and domain else ""
+    )
     args = "".join(f"<{k}>{html.escape(str(v))}</{k}>" for k, v in (children or {}).items())
     return (
         f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{SOAP_NS[version]}">'
@@ -35,17 +46,29 @@ def envelope(version: str, service: str, operation: str, children: dict[str, obj
 def post_soap(base_url: str, version: str, service: str, operation: str, body: bytes) -> requests.Response:
     url = f"{base_url}/soap/v3/{service}.asmx"
     if version == "1.1":
-        headers = {"Content-Type": "text/xml; charset=utf-8",
-                   "SOAPAction": f'"{contract.soap_action(service, operation)}"'}
+        headers = {
+            "Content-Type": "text/xml; charset=utf-8",
+            "SOAPAction": f'"{contract.soap_action(service, operation)}"',
+        }
     else:
-        headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{contract.soap_action(service, operation)}"'}
+        headers = {
+            "Content-Type": f'application/soap+xml; charset=utf-8; action="{contract.soap_action(service, operation)}"'
+        }
     return requests.post(url, data=body, headers=headers, timeout=10)
 
 
-def call(base_url: str, version: str, service: str, operation: str, children: dict[str, object] | None = None,
-         **auth: object) -> etree._Element:
+def call(
+    base_url: str,
+    version: str,
+    service: str,
+    operation: str,
+    children: dict[str, object] | None = None,
+    **auth: object,
+) -> etree._Element:
     """Call an operation; return its <OperationResult> element (asserting HTTP 200)."""
-    response = post_soap(base_url, version, service, operation, envelope(version, service, operation, children, **auth))
+    response = post_soap(
+        base_url, version, service, operation, envelope(version, service, operation, children, **auth)
+    )
     assert response.status_code == 200, response.text
     root = etree.fromstring(response.content)
     ns = contract.namespace(service)

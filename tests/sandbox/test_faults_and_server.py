@@ -21,13 +21,24 @@ from tests.sandbox.conftest import call, envelope, post_soap, q
 
 def list_companies(sb, timeout=10):
     body = envelope("1.1", "CompanyService", "List_GetAll")
-    return requests.post(f"{sb.url}/soap/v3/CompanyService.asmx", data=body, timeout=timeout, headers={
-        "Content-Type": "text/xml; charset=utf-8", "SOAPAction": contract.soap_action("CompanyService", "List_GetAll")})
+    return requests.post(
+        f"{sb.url}/soap/v3/CompanyService.asmx",
+        data=body,
+        timeout=timeout,
+        headers={
+            "Content-Type": "text/xml; charset=utf-8",
+            "SOAPAction": contract.soap_action("CompanyService", "List_GetAll"),
+        },
+    )
 
 
 def rest_get(sb, path, access, **params):
-    return requests.get(f"{sb.url}{path}", params=params, timeout=10, headers={
-        "Authorization": f"Bearer {access}", "X-Subscription-Key": contract.SUBSCRIPTION_KEY})
+    return requests.get(
+        f"{sb.url}{path}",
+        params=params,
+        timeout=10,
+        headers={"Authorization": f"Bearer {access}", "X-Subscription-Key": contract.SUBSCRIPTION_KEY},
+    )
 
 
 @pytest.mark.parametrize("kind,status", [("500", 500), ("503", 503)])
@@ -97,15 +108,22 @@ def test_counters_count_calls_and_peak_concurrency(start_sandbox):
 def test_faults_scenario_uses_comma_decimals_and_slow_tasks(start_sandbox):
     sb = start_sandbox("faults", preset_faults=False, task_seconds=0.6)
     year = sb.state.config.first_year
-    task = call(sb.url, "1.1", "ReportService", "Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background",
-                {"companyId": 103, "year": year}).text
+    task = call(
+        sb.url,
+        "1.1",
+        "ReportService",
+        "Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background",
+        {"companyId": 103, "year": year},
+    ).text
     result = call(sb.url, "1.1", "ReportService", "Reports_BackgroundTask_Result", {"TaskId": task})
     assert result.findtext(q("ReportService", "Status")) == "Enqueued"
     time.sleep(0.7)
     result = call(sb.url, "1.1", "ReportService", "Reports_BackgroundTask_Result", {"TaskId": task})
     values = etree.fromstring(result.findtext(q("ReportService", "Content")).encode()).xpath("//value/text()")
     assert values and all("," in v and "." not in v for v in values)
-    assert sum(Decimal(v.replace(",", ".")) for v in values) == sb.state.truth.total("wage_components", 103, year)
+    assert sum(Decimal(v.replace(",", ".")) for v in values) == sb.state.truth.total(
+        "wage_components", 103, year
+    )
 
 
 def test_faults_scenario_presets_fail_once_then_succeed(start_sandbox):
@@ -120,19 +138,34 @@ def test_admin_endpoints_change_data_only_when_asked(start_sandbox):
     before = len(sb.state.world.runs(101, year))
     added = requests.post(f"{sb.url}/_admin/runs", json={"company_id": 101}, timeout=10)
     assert added.status_code == 201 and added.json()["period_start"] == before + 1
-    corrected = requests.post(f"{sb.url}/_admin/corrections", json={
-        "company_id": 101, "year": year, "period": 2, "delta": "10.00"}, timeout=10)
+    corrected = requests.post(
+        f"{sb.url}/_admin/corrections",
+        json={"company_id": 101, "year": year, "period": 2, "delta": "10.00"},
+        timeout=10,
+    )
     assert corrected.status_code == 201 and corrected.json()["type"] == "correction"
-    assert len(call(sb.url, "1.1", "CompanyService", "Run_GetList", {"CompanyId": 101, "Year": year})) == before + 2
-    refused = requests.post(f"{sb.url}/_admin/corrections", json={"company_id": 101, "year": year, "period": 12},
-                            timeout=10)
+    assert (
+        len(call(sb.url, "1.1", "CompanyService", "Run_GetList", {"CompanyId": 101, "Year": year}))
+        == before + 2
+    )
+    refused = requests.post(
+        f"{sb.url}/_admin/corrections", json={"company_id": 101, "year": year, "period": 12}, timeout=10
+    )
     assert refused.status_code == 409 and "has no run" in refused.json()["detail"]
-    token = requests.post(f"{sb.url}/_admin/tokens", json={"permissions": ["List_GetAll"]}, timeout=10).json()["token"]
+    token = requests.post(
+        f"{sb.url}/_admin/tokens", json={"permissions": ["List_GetAll"]}, timeout=10
+    ).json()["token"]
     assert sb.state.soap_token(token).permissions == {"CompanyService.List_GetAll"}
-    truth = requests.get(f"{sb.url}/_admin/truth", params={"company_id": 101, "year": year}, timeout=10).json()
+    truth = requests.get(
+        f"{sb.url}/_admin/truth", params={"company_id": 101, "year": year}, timeout=10
+    ).json()
     assert truth["tables"]["payroll_runs"]["rows"] == before + 2
-    assert requests.post(f"{sb.url}/_admin/faults", json={"target": "soap:*", "kind": "nope"},
-                         timeout=10).status_code == 400
+    assert (
+        requests.post(
+            f"{sb.url}/_admin/faults", json={"target": "soap:*", "kind": "nope"}, timeout=10
+        ).status_code
+        == 400
+    )
 
 
 def test_stop_closes_the_port_even_with_open_keepalive_connections(start_sandbox):
@@ -163,8 +196,12 @@ def _free_port() -> int:
 def test_cli_serves_and_adds_runs(tmp_path):
     port = _free_port()
     payroll = os.path.join(os.path.dirname(sys.executable), "payroll")
-    server = subprocess.Popen([payroll, "sandbox", "--port", str(port), "--erp-dir", str(tmp_path / "erp")],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [payroll, "sandbox", "--port", str(port), "--erp-dir", str(tmp_path / "erp")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -173,11 +210,21 @@ def test_cli_serves_and_adds_runs(tmp_path):
                 break
             except requests.ConnectionError:
                 time.sleep(0.1)
-        out = subprocess.run([payroll, "sandbox", "add-run", "--url", url, "--company", "103"],
-                             capture_output=True, text=True, timeout=60, check=True).stdout
+        out = subprocess.run(
+            [payroll, "sandbox", "add-run", "--url", url, "--company", "103"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
         assert '"company_id": 103' in out and '"type": "regular"' in out
-        token = subprocess.run([payroll, "sandbox", "add-token", "--url", url, "--allow", "List_GetAll"],
-                               capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+        token = subprocess.run(
+            [payroll, "sandbox", "add-token", "--url", url, "--allow", "List_GetAll"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
         body = envelope("1.1", "CompanyService", "Run_GetList", {"CompanyId": 101, "Year": 2025}, token=token)
         assert "1002" in post_soap(url, "1.1", "CompanyService", "Run_GetList", body).text
         assert (tmp_path / "erp" / "gl_movements.csv").exists()
@@ -186,3 +233,21 @@ def test_cli_serves_and_adds_runs(tmp_path):
         output = server.communicate(timeout=15)[0]
     assert server.returncode == 0, output
     assert "sandbox stopped" in output
+
+
+def test_scale_scenario_serves_200_companies_quickly(start_sandbox):
+    started = time.monotonic()
+    sb = start_sandbox("scale", seed=3)
+    companies = call(sb.url, "1.1", "CompanyService", "List_GetAll")
+    assert len(companies) == 200
+    year = sb.state.config.first_year
+    task = call(
+        sb.url,
+        "1.1",
+        "ReportService",
+        "Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background",
+        {"companyId": 250, "year": year},
+    ).text
+    assert sb.state.tasks.get(task) is not None
+    assert time.monotonic() - started < 10
+    assert len(sb.state.world._employees) == 1  # nothing generated for the other 199 companies

@@ -71,7 +71,9 @@ def test_week4_salary_is_monthly_times_12_over_13():
 
 def test_current_year_has_runs_only_for_periods_ended_before_as_of():
     world = World(build_config("demo", 42, as_of=AS_OF))
-    assert [r.period_start for r in world.runs(101, 2026)] == list(range(1, 11))  # October ended before Nov 24
+    assert [r.period_start for r in world.runs(101, 2026)] == list(
+        range(1, 11)
+    )  # October ended before Nov 24
     assert [r.period_start for r in world.runs(102, 2026)] == list(range(1, 12))  # period 11 ends Nov 1
     assert all(period_end("Week4", 2026, r.period_start) < AS_OF for r in world.runs(102, 2026))
 
@@ -89,8 +91,15 @@ def test_employees_join_and_leave():
     world = World(build_config("demo", 42, as_of=AS_OF))
     for company in world.companies():
         staff = world.employees(company.id)
-        periods_paid = {e.id: {(r.year, r.period) for y in (2025, 2026) for r in world.period_report(company.id, y)
-                               if r.employee_id == e.id} for e in staff}
+        periods_paid = {
+            e.id: {
+                (r.year, r.period)
+                for y in (2025, 2026)
+                for r in world.period_report(company.id, y)
+                if r.employee_id == e.id
+            }
+            for e in staff
+        }
         joiner, leaver = staff[-1], staff[-2]
         assert (joiner.start_year, joiner.start_period) > (2025, 1)
         assert min(periods_paid[joiner.id]) == (joiner.start_year, joiner.start_period)
@@ -108,8 +117,11 @@ def test_payslips_summed_over_runs_equal_the_corrected_period_report():
                 for row in world.payslips(run):
                     for line in row.lines:
                         slips[(row.period, row.employee_id, line.code)] += line.value
-            report = {(r.period, r.employee_id, line.code): line.value
-                      for r in world.period_report(company.id, year) for line in r.lines}
+            report = {
+                (r.period, r.employee_id, line.code): line.value
+                for r in world.period_report(company.id, year)
+                for line in r.lines
+            }
             assert {k: v for k, v in slips.items() if v} == report
 
 
@@ -151,11 +163,17 @@ def test_demo_erp_files_hold_the_three_deliberate_differences(tmp_path):
     assert {row["statement"] for row in chart} == {"PL", "BS"}
     assert {"1100", "8000", "4011"} <= {row["account"] for row in chart}
     with (target / "gl_movements.csv").open() as handle:
-        movements = {(r["entity"], r["account"], int(r["year"]), int(r["month"])): Decimal(r["amount"])
-                     for r in csv.DictReader(handle)}
+        movements = {
+            (r["entity"], r["account"], int(r["year"]), int(r["month"])): Decimal(r["amount"])
+            for r in csv.DictReader(handle)
+        }
     truth = Truth(World(config))
     differences = {(d.entity, d.account, d.year, d.month): d for d in truth.erp_differences}
-    assert set(differences) == {("NL01", "4000", 2025, 6), ("NL02", "4100", 2025, 3), ("NL03", "4200", 2025, 12)}
+    assert set(differences) == {
+        ("NL01", "4000", 2025, 6),
+        ("NL02", "4100", 2025, 3),
+        ("NL03", "4200", 2025, 12),
+    }
     assert differences[("NL01", "4000", 2025, 6)].difference == Decimal("-100.00")
     assert differences[("NL02", "4100", 2025, 3)].kind == "missing_in_erp"
     assert ("NL02", "4100", 2025, 3) not in movements
@@ -185,7 +203,8 @@ def test_sandbox_mapping_matches_the_repository_default_mapping():
     expected = defaultdict(set)
     for row in rows:
         expected[(int(row["company_id"]) if row["company_id"] else None, row["wage_component_code"])].add(
-            (row["gl_account"], int(row["sign"])))
+            (row["gl_account"], int(row["sign"]))
+        )
     for (company, code), targets in expected.items():
         assert set(erp.mapping_for(company or 101, code)) == targets, (company, code)
 
@@ -203,7 +222,9 @@ def test_truth_totals_are_exact_and_filterable():
     assert sum(by_period.values()) == truth.total("wage_components", 101, 2025)
     assert truth.total("payslips", 101, 2025) == truth.total("wage_components", 101, 2025)
     assert truth.rows("payroll_runs", 101, 2025) == 13
-    assert truth.rows("rest_fixed_wage_components", 101, 2025) == truth.rows("wage_components", 101, 2025, code="1000")
+    assert truth.rows("rest_fixed_wage_components", 101, 2025) == truth.rows(
+        "wage_components", 101, 2025, code="1000"
+    )
     assert truth.to_dict(101, 2025)["tables"]["payslips"]["by_company_year"]["101/2025"]["rows"] > 0
 
 

@@ -17,19 +17,32 @@ import requests
 from pipelines.sandbox import contract
 
 REDIRECT = "http://127.0.0.1:53682/callback"
-SCOPES = "company.info.read company.payrollsettings.read employee.info.read employee.payment.read offline_access"
+SCOPES = (
+    "company.info.read company.payrollsettings.read employee.info.read employee.payment.read offline_access"
+)
 
 
 def authorize(base: str, scope: str = SCOPES, decision: str = "allow", state: str = "st-1"):
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    params = {"client_id": contract.CLIENT_ID, "redirect_uri": REDIRECT, "response_type": "code", "scope": scope,
-              "state": state, "code_challenge": challenge, "code_challenge_method": "S256"}
+    params = {
+        "client_id": contract.CLIENT_ID,
+        "redirect_uri": REDIRECT,
+        "response_type": "code",
+        "scope": scope,
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
     page = requests.get(f"{base}/connect/authorize", params=params, timeout=10)
     assert page.status_code == 200, page.text
     consent_id = re.search(r'name="consent_id" value="([^"]+)"', page.text).group(1)
-    answer = requests.post(f"{base}/connect/authorize/consent", data={"consent_id": consent_id, "decision": decision},
-                           allow_redirects=False, timeout=10)
+    answer = requests.post(
+        f"{base}/connect/authorize/consent",
+        data={"consent_id": consent_id, "decision": decision},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert answer.status_code == 302
     location = urlsplit(answer.headers["Location"])
     assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT
@@ -37,14 +50,22 @@ def authorize(base: str, scope: str = SCOPES, decision: str = "allow", state: st
 
 
 def token(base: str, **form: str) -> requests.Response:
-    return requests.post(f"{base}/connect/token", timeout=10,
-                         data={"client_id": contract.CLIENT_ID, "client_secret": contract.CLIENT_SECRET, **form})
+    return requests.post(
+        f"{base}/connect/token",
+        timeout=10,
+        data={"client_id": contract.CLIENT_ID, "client_secret": contract.CLIENT_SECRET, **form},
+    )
 
 
 def login(base: str) -> dict:
     redirect, verifier = authorize(base)
-    response = token(base, grant_type="authorization_code", code=redirect["code"], redirect_uri=REDIRECT,
-                     code_verifier=verifier)
+    response = token(
+        base,
+        grant_type="authorization_code",
+        code=redirect["code"],
+        redirect_uri=REDIRECT,
+        code_verifier=verifier,
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -61,8 +82,10 @@ def api(base: str, path: str, access: str | None, key: str | None = contract.SUB
 def all_items(base: str, path: str, access: str, page_size: int = 7, **params) -> list[dict]:
     items, page = [], 1
     while True:
-        body = json.loads(api(base, path, access, pageNumber=page, pageSize=page_size, **params).content,
-                          parse_float=Decimal)
+        body = json.loads(
+            api(base, path, access, pageNumber=page, pageSize=page_size, **params).content,
+            parse_float=Decimal,
+        )
         items.extend(body["data"])
         if page >= body["pagination"]["totalPages"]:
             return items
@@ -80,15 +103,25 @@ def test_discovery_document_names_the_endpoints(sandbox):
 def test_oauth_end_to_end_with_rotating_refresh_tokens(sandbox):
     redirect, verifier = authorize(sandbox.url, state="abc")
     assert redirect["state"] == "abc"
-    first = token(sandbox.url, grant_type="authorization_code", code=redirect["code"], redirect_uri=REDIRECT,
-                  code_verifier=verifier)
+    first = token(
+        sandbox.url,
+        grant_type="authorization_code",
+        code=redirect["code"],
+        redirect_uri=REDIRECT,
+        code_verifier=verifier,
+    )
     assert first.status_code == 200
     tokens = first.json()
     assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 3600 and tokens["refresh_token"]
     assert api(sandbox.url, "/api/companies", tokens["access_token"]).status_code == 200
 
-    again = token(sandbox.url, grant_type="authorization_code", code=redirect["code"], redirect_uri=REDIRECT,
-                  code_verifier=verifier)
+    again = token(
+        sandbox.url,
+        grant_type="authorization_code",
+        code=redirect["code"],
+        redirect_uri=REDIRECT,
+        code_verifier=verifier,
+    )
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"  # codes are single use
 
     second = token(sandbox.url, grant_type="refresh_token", refresh_token=tokens["refresh_token"])
@@ -99,45 +132,92 @@ def test_oauth_end_to_end_with_rotating_refresh_tokens(sandbox):
 
     reuse = token(sandbox.url, grant_type="refresh_token", refresh_token=tokens["refresh_token"])
     assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
-    assert token(sandbox.url, grant_type="refresh_token", refresh_token=rotated["refresh_token"]).status_code == 200
+    assert (
+        token(sandbox.url, grant_type="refresh_token", refresh_token=rotated["refresh_token"]).status_code
+        == 200
+    )
 
 
 def test_wrong_code_verifier_and_wrong_secret_are_rejected(sandbox):
     redirect, _ = authorize(sandbox.url)
-    wrong = token(sandbox.url, grant_type="authorization_code", code=redirect["code"], redirect_uri=REDIRECT,
-                  code_verifier="x" * 50)
+    wrong = token(
+        sandbox.url,
+        grant_type="authorization_code",
+        code=redirect["code"],
+        redirect_uri=REDIRECT,
+        code_verifier="x" * 50,
+    )
     assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
     redirect, verifier = authorize(sandbox.url)
-    bad_client = requests.post(f"{sandbox.url}/connect/token", timeout=10, data={
-        "client_id": contract.CLIENT_ID, "client_secret": "nope", "grant_type": "authorization_code",
-        "code": redirect["code"], "redirect_uri": REDIRECT, "code_verifier": verifier})
+    bad_client = requests.post(
+        f"{sandbox.url}/connect/token",
+        timeout=10,
+        data={
+            "client_id": contract.CLIENT_ID,
+            "client_secret": "nope",
+            "grant_type": "authorization_code",
+            "code": redirect["code"],
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+    )
     assert bad_client.status_code == 401 and bad_client.json()["error"] == "invalid_client"
 
 
 def test_basic_client_authentication_is_accepted(sandbox):
     redirect, verifier = authorize(sandbox.url)
-    response = requests.post(f"{sandbox.url}/connect/token", auth=(contract.CLIENT_ID, contract.CLIENT_SECRET),
-                             data={"grant_type": "authorization_code", "code": redirect["code"],
-                                   "redirect_uri": REDIRECT, "code_verifier": verifier}, timeout=10)
+    response = requests.post(
+        f"{sandbox.url}/connect/token",
+        auth=(contract.CLIENT_ID, contract.CLIENT_SECRET),
+        data={
+            "grant_type": "authorization_code",
+            "code": redirect["code"],
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+        timeout=10,
+    )
     assert response.status_code == 200
 
 
 def test_unknown_scope_is_invalid_scope(sandbox):
-    response = requests.get(f"{sandbox.url}/connect/authorize", timeout=10, params={
-        "client_id": contract.CLIENT_ID, "redirect_uri": REDIRECT, "response_type": "code",
-        "scope": "company.info.read payroll.write", "code_challenge": "x" * 43, "code_challenge_method": "S256"})
+    response = requests.get(
+        f"{sandbox.url}/connect/authorize",
+        timeout=10,
+        params={
+            "client_id": contract.CLIENT_ID,
+            "redirect_uri": REDIRECT,
+            "response_type": "code",
+            "scope": "company.info.read payroll.write",
+            "code_challenge": "x" * 43,
+            "code_challenge_method": "S256",
+        },
+    )
     assert response.status_code == 400
-    assert response.json()["error"] == "invalid_scope" and "payroll.write" in response.json()["error_description"]
+    assert (
+        response.json()["error"] == "invalid_scope"
+        and "payroll.write" in response.json()["error_description"]
+    )
 
 
-@pytest.mark.parametrize("change,error", [
-    ({"code_challenge_method": "plain"}, "invalid_request"),
-    ({"redirect_uri": "https://evil.example/callback"}, "invalid_request"),
-    ({"client_id": "someone-else"}, "invalid_client"),
-])
+@pytest.mark.parametrize(
+    "change,error",
+    [
+        ({"code_challenge_method": "plain"}, "invalid_request"),
+        ({"redirect_uri": "https://evil.example/callback"}, "invalid_request"),
+        ({"client_id": "someone-else"}, "invalid_client"),
+    ],
+)
 def test_authorize_requires_pkce_s256_and_a_registered_client(sandbox, change, error):
-    params = {"client_id": contract.CLIENT_ID, "redirect_uri": REDIRECT, "response_type": "code",
-              "scope": "company.info.read", "code_challenge": "x" * 43, "code_challenge_method": "S256", **change}
+    params = {
+        "client_id": contract.CLIENT_ID,
+        "redirect_uri": REDIRECT,
+        "response_type": "code",
+        "scope": "company.info.read",
+        "code_challenge": "x" * 43,
+        "code_challenge_method": "S256",
+        **change,
+    }
     response = requests.get(f"{sandbox.url}/connect/authorize", params=params, timeout=10)
     assert response.status_code == 400 and response.json()["error"] == error
 
@@ -149,17 +229,30 @@ def test_denied_consent_redirects_with_access_denied(sandbox):
 
 def test_revoked_refresh_token_no_longer_works(sandbox):
     tokens = login(sandbox.url)
-    revoked = requests.post(f"{sandbox.url}/connect/revocation", timeout=10, data={
-        "token": tokens["refresh_token"], "client_id": contract.CLIENT_ID, "client_secret": contract.CLIENT_SECRET})
+    revoked = requests.post(
+        f"{sandbox.url}/connect/revocation",
+        timeout=10,
+        data={
+            "token": tokens["refresh_token"],
+            "client_id": contract.CLIENT_ID,
+            "client_secret": contract.CLIENT_SECRET,
+        },
+    )
     assert revoked.status_code == 200
-    assert token(sandbox.url, grant_type="refresh_token", refresh_token=tokens["refresh_token"]).status_code == 400
+    assert (
+        token(sandbox.url, grant_type="refresh_token", refresh_token=tokens["refresh_token"]).status_code
+        == 400
+    )
 
 
 def test_rest_requires_subscription_key_and_bearer_token(sandbox):
     access = login(sandbox.url)["access_token"]
     missing_key = api(sandbox.url, "/api/companies", access, key=None)
     assert missing_key.status_code == 401
-    assert set(missing_key.json()) == {"title", "detail", "code"} and "subscription key" in missing_key.json()["detail"]
+    assert (
+        set(missing_key.json()) == {"title", "detail", "code"}
+        and "subscription key" in missing_key.json()["detail"]
+    )
     assert api(sandbox.url, "/api/companies", access, key="wrong").status_code == 401
     assert api(sandbox.url, "/api/companies", None).status_code == 401
     invalid = api(sandbox.url, "/api/companies", "made-up-token")
@@ -168,8 +261,13 @@ def test_rest_requires_subscription_key_and_bearer_token(sandbox):
 
 def test_missing_scope_is_403(sandbox):
     redirect, verifier = authorize(sandbox.url, scope="company.info.read")
-    access = token(sandbox.url, grant_type="authorization_code", code=redirect["code"], redirect_uri=REDIRECT,
-                   code_verifier=verifier).json()["access_token"]
+    access = token(
+        sandbox.url,
+        grant_type="authorization_code",
+        code=redirect["code"],
+        redirect_uri=REDIRECT,
+        code_verifier=verifier,
+    ).json()["access_token"]
     assert api(sandbox.url, "/api/companies", access).status_code == 200
     denied = api(sandbox.url, "/api/companies/101/employees", access)
     assert denied.status_code == 403 and denied.json()["code"] == "insufficient_scope"
@@ -194,8 +292,18 @@ def test_rest_paths_and_fields(sandbox):
     assert all_items(sandbox.url, f"/api/debtors/{contract.DEBTOR_ID}/companies", access) == companies
     runs = all_items(sandbox.url, "/api/companies/101/runs", access, year=year)
     assert len(runs) == 13
-    for field in ("payrollRunId", "number", "year", "type", "locked", "createdAt", "periodStart", "periodEnd",
-                  "description", "runAt"):
+    for field in (
+        "payrollRunId",
+        "number",
+        "year",
+        "type",
+        "locked",
+        "createdAt",
+        "periodStart",
+        "periodEnd",
+        "description",
+        "runAt",
+    ):
         assert field in runs[0], field
     assert runs[5]["type"] == "correction" and runs[5]["periodStart"] == 3
     in_run = all_items(sandbox.url, f"/api/companies/101/runs/{runs[5]['payrollRunId']}/employees", access)
@@ -209,8 +317,12 @@ def test_rest_paths_and_fields(sandbox):
 def test_rest_wage_components_are_the_entered_ones_and_match_the_report(sandbox):
     access = login(sandbox.url)["access_token"]
     year = sandbox.state.config.first_year
-    fixed = all_items(sandbox.url, "/api/companies/101/employees/fixedwagecomponents", access, page_size=25, year=year)
-    variable = all_items(sandbox.url, "/api/companies/101/employees/variablewagecomponents", access, year=year)
+    fixed = all_items(
+        sandbox.url, "/api/companies/101/employees/fixedwagecomponents", access, page_size=25, year=year
+    )
+    variable = all_items(
+        sandbox.url, "/api/companies/101/employees/variablewagecomponents", access, year=year
+    )
     assert {c["code"] for c in fixed} == {"1000"} and {c["code"] for c in variable} == {"1100"}
     truth = sandbox.state.truth
     assert len(fixed) == truth.rows("rest_fixed_wage_components", 101, year)
@@ -218,12 +330,23 @@ def test_rest_wage_components_are_the_entered_ones_and_match_the_report(sandbox)
     assert sum(c["value"] for c in variable) == truth.total("rest_variable_wage_components", 101, year)
     assert all(isinstance(c["value"], Decimal) for c in fixed)
     employee = fixed[0]["employeeId"]
-    one = all_items(sandbox.url, "/api/companies/101/employees/fixedwagecomponents", access, year=year, period=3,
-                    employeeId=employee)
+    one = all_items(
+        sandbox.url,
+        "/api/companies/101/employees/fixedwagecomponents",
+        access,
+        year=year,
+        period=3,
+        employeeId=employee,
+    )
     assert [(c["period"], c["employeeId"]) for c in one] == [(3, employee)]
     assert set(one[0]) >= {"employeeId", "year", "period", "code", "description", "value"}
-    recent = all_items(sandbox.url, "/api/companies/101/employees/fixedwagecomponents", access, year=year,
-                       createdFrom=f"{year}-12-01")
+    recent = all_items(
+        sandbox.url,
+        "/api/companies/101/employees/fixedwagecomponents",
+        access,
+        year=year,
+        createdFrom=f"{year}-12-01",
+    )
     assert {c["period"] for c in recent} == {12}
 
 

@@ -70,8 +70,14 @@ def test_token_with_only_one_operation_can_call_it(sandbox):
     assert len(call(sandbox.url, "1.1", "CompanyService", "List_GetAll", token=token)) == 3
 
 
-@pytest.mark.parametrize("operation", ["Run_GetList", "PersonalInfo_GetAll_AllEmployeesByCompany",
-                                       "Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background"])
+@pytest.mark.parametrize(
+    "operation",
+    [
+        "Run_GetList",
+        "PersonalInfo_GetAll_AllEmployeesByCompany",
+        "Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background",
+    ],
+)
 def test_unknown_company_is_fault_2004(sandbox, operation):
     service = contract.SERVICE_OF[operation]
     args = {k: (999 if k.lower() == "companyid" else v) for k, v in OPERATION_ARGS[operation].items()}
@@ -91,9 +97,15 @@ def test_unknown_task_is_fault_2019(sandbox):
 
 
 def test_unknown_run_is_fault_2046(sandbox):
-    body = envelope("1.1", "ReportService", "Reports_GetPayslipByRunCompany_v2_Background",
-                    {"companyId": 101, "runId": 42, "year": 2025})
-    response = post_soap(sandbox.url, "1.1", "ReportService", "Reports_GetPayslipByRunCompany_v2_Background", body)
+    body = envelope(
+        "1.1",
+        "ReportService",
+        "Reports_GetPayslipByRunCompany_v2_Background",
+        {"companyId": 101, "runId": 42, "year": 2025},
+    )
+    response = post_soap(
+        sandbox.url, "1.1", "ReportService", "Reports_GetPayslipByRunCompany_v2_Background", body
+    )
     assert nmbrs_code(fault_text(response, "1.1")) == 2046
 
 
@@ -102,8 +114,13 @@ def test_background_task_can_end_in_error_or_unknown(start_sandbox, kind, status
     sb = start_sandbox(task_seconds=0.3)
     sb.state.faults.inject("soap:ReportService.Reports_Accountant_*", kind)
     year = sb.state.config.first_year
-    task = call(sb.url, "1.1", "ReportService", "Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background",
-                {"companyId": 101, "year": year}).text
+    task = call(
+        sb.url,
+        "1.1",
+        "ReportService",
+        "Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background",
+        {"companyId": 101, "year": year},
+    ).text
     seen = []
     for _ in range(100):
         result = call(sb.url, "1.1", "ReportService", "Reports_BackgroundTask_Result", {"TaskId": task})
@@ -131,17 +148,20 @@ def test_soap_action_must_match_the_body(sandbox):
 def test_unqualified_children_are_not_read(sandbox):
     """Nmbrs reads only namespace-qualified children (elementFormDefault=qualified)."""
     ns = contract.namespace("CompanyService")
-    body = (f'<soap:Envelope xmlns:soap="{contract.SOAP11_ENV}"><soap:Header><AuthHeaderWithDomain xmlns="{ns}">'
-            f"<Username>{contract.USERNAME}</Username><Token>{contract.TOKEN}</Token><Domain>{contract.DOMAIN}</Domain>"
-            f'</AuthHeaderWithDomain></soap:Header><soap:Body><ns0:Run_GetList xmlns:ns0="{ns}"><CompanyId>101'
-            f"</CompanyId><Year>2025</Year></ns0:Run_GetList></soap:Body></soap:Envelope>").encode()
+    body = (
+        f'<soap:Envelope xmlns:soap="{contract.SOAP11_ENV}"><soap:Header><AuthHeaderWithDomain xmlns="{ns}">'
+        f"<Username>{contract.USERNAME}</Username><Token>{contract.TOKEN}</Token><Domain>{contract.DOMAIN}</Domain>"
+        f'</AuthHeaderWithDomain></soap:Header><soap:Body><ns0:Run_GetList xmlns:ns0="{ns}"><CompanyId>101'
+        f"</CompanyId><Year>2025</Year></ns0:Run_GetList></soap:Body></soap:Envelope>"
+    ).encode()
     response = post_soap(sandbox.url, "1.1", "CompanyService", "Run_GetList", body)
     assert nmbrs_code(fault_text(response, "1.1")) == 2004  # CompanyId was not read: company 0
 
 
 def test_dtd_and_entities_are_refused(sandbox):
-    body = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
-            + envelope("1.1", "CompanyService", "List_GetAll").split(b"?>", 1)[1].replace(b"<Token>", b"<Token>&e;"))
+    body = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + envelope(
+        "1.1", "CompanyService", "List_GetAll"
+    ).split(b"?>", 1)[1].replace(b"<Token>", b"<Token>&e;")
     response = post_soap(sandbox.url, "1.1", "CompanyService", "List_GetAll", body)
     text = fault_text(response, "1.1")
     assert "root:" not in response.text and "DTD" in text
@@ -150,6 +170,10 @@ def test_dtd_and_entities_are_refused(sandbox):
 def test_wrong_content_type_is_refused(sandbox):
     response = post_soap(sandbox.url, "1.1", "CompanyService", "List_GetAll", b"<x/>")
     assert response.status_code == 500
-    response = requests.post(f"{sandbox.url}/soap/v3/CompanyService.asmx", data=b"{}",
-                             headers={"Content-Type": "application/json"}, timeout=10)
+    response = requests.post(
+        f"{sandbox.url}/soap/v3/CompanyService.asmx",
+        data=b"{}",
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
     assert response.status_code == 500 and "content type" in response.text

@@ -53,13 +53,32 @@ def test_run_get_list_shows_the_correction_run_after_period_5(sandbox, version):
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_personal_info_lists_every_employee_with_v2_records(sandbox, version):
-    result = call(sandbox.url, version, "EmployeeService", "PersonalInfo_GetAll_AllEmployeesByCompany",
-                  {"CompanyID": 101})
+    result = call(
+        sandbox.url,
+        version,
+        "EmployeeService",
+        "PersonalInfo_GetAll_AllEmployeesByCompany",
+        {"CompanyID": 101},
+    )
     items = result.findall(q("EmployeeService", "PersonalInfoItem"))
     assert len(items) == len(sandbox.state.world.employees(101))
     info = items[0].find(q("EmployeeService", "EmployeePersonalInfos", "PersonalInfo_V2"))
-    for element in ("Id", "EmployeeNumber", "DisplayName", "FirstName", "Initials", "Prefix", "LastName", "BSN",
-                    "Gender", "Birthday", "EmailWork", "StartPeriod", "StartYear", "CreationDate"):
+    for element in (
+        "Id",
+        "EmployeeNumber",
+        "DisplayName",
+        "FirstName",
+        "Initials",
+        "Prefix",
+        "LastName",
+        "BSN",
+        "Gender",
+        "Birthday",
+        "EmailWork",
+        "StartPeriod",
+        "StartYear",
+        "CreationDate",
+    ):
         assert info.find(q("EmployeeService", element)) is not None, element
     assert items[0].findtext(q("EmployeeService", "EmployeeId")) == "101001"
 
@@ -68,7 +87,9 @@ def _poll(sandbox, version, task_id, timeout=10.0):
     statuses = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        result = call(sandbox.url, version, "ReportService", "Reports_BackgroundTask_Result", {"TaskId": task_id})
+        result = call(
+            sandbox.url, version, "ReportService", "Reports_BackgroundTask_Result", {"TaskId": task_id}
+        )
         assert result.findtext(q("ReportService", "TaskId")) == task_id
         statuses.append(result.findtext(q("ReportService", "Status")))
         if statuses[-1] not in ("Enqueued", "Executing"):
@@ -80,8 +101,13 @@ def _poll(sandbox, version, task_id, timeout=10.0):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_wage_components_report_runs_as_a_background_task(sandbox, version):
     year = sandbox.state.config.first_year
-    task = call(sandbox.url, version, "ReportService",
-                "Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background", {"companyId": 101, "year": year})
+    task = call(
+        sandbox.url,
+        version,
+        "ReportService",
+        "Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background",
+        {"companyId": 101, "year": year},
+    )
     statuses, content = _poll(sandbox, version, task.text)
     assert statuses[0] == "Enqueued" and statuses[-1] == "Success"
     reports = etree.fromstring(content.encode()).findall("report")
@@ -94,8 +120,13 @@ def test_wage_components_report_runs_as_a_background_task(sandbox, version):
 def test_payslip_report_of_the_correction_run_carries_deltas(sandbox, version):
     year = sandbox.state.config.first_year
     correction = sandbox.state.world.runs(101, year)[5]
-    task = call(sandbox.url, version, "ReportService", "Reports_GetPayslipByRunCompany_v2_Background",
-                {"companyId": 101, "runId": correction.id, "year": year})
+    task = call(
+        sandbox.url,
+        version,
+        "ReportService",
+        "Reports_GetPayslipByRunCompany_v2_Background",
+        {"companyId": 101, "runId": correction.id, "year": year},
+    )
     _, content = _poll(sandbox, version, task.text)
     reports = etree.fromstring(content.encode()).findall("report")
     assert len(reports) == 1

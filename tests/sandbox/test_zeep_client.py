@@ -21,8 +21,11 @@ WSDL_DIR = Path(__file__).resolve().parents[2] / "pipelines" / "lib" / "nmbrs" /
 def service(sandbox, name: str, soap12: bool = False):
     logging.getLogger("zeep.transports").setLevel(logging.INFO)
     settings = Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    client = Client(str(WSDL_DIR / f"{name}.wsdl"), settings=settings,
-                    transport=Transport(timeout=10, operation_timeout=10))
+    client = Client(
+        str(WSDL_DIR / f"{name}.wsdl"),
+        settings=settings,
+        transport=Transport(timeout=10, operation_timeout=10),
+    )
     ns = contract.namespace(name)
     binding = f"{{{ns}}}{name}Soap12" if soap12 else f"{{{ns}}}{name}Soap"
     proxy = client.create_service(binding, f"{sandbox.url}/soap/v3/{name}.asmx")
@@ -73,9 +76,11 @@ def test_zeep_calls_all_seven_operations(sandbox, soap12):
 
     report, auth = service(sandbox, "ReportService", soap12)
     period_task = report.Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background(
-        companyId=102, year=year, _soapheaders=[auth])
+        companyId=102, year=year, _soapheaders=[auth]
+    )
     payslip_task = report.Reports_GetPayslipByRunCompany_v2_Background(
-        companyId=102, runId=runs[0].ID, year=year, _soapheaders=[auth])
+        companyId=102, runId=runs[0].ID, year=year, _soapheaders=[auth]
+    )
     contents = {}
     deadline = time.monotonic() + 10
     while len(contents) < 2 and time.monotonic() < deadline:
@@ -85,7 +90,9 @@ def test_zeep_calls_all_seven_operations(sandbox, soap12):
             if result.Status == "Success":
                 contents[task] = result.Content
         time.sleep(0.05)
-    period_total = sum(Decimal(v) for v in etree.fromstring(contents[period_task].encode()).xpath("//value/text()"))
+    period_total = sum(
+        Decimal(v) for v in etree.fromstring(contents[period_task].encode()).xpath("//value/text()")
+    )
     assert period_total == sandbox.state.truth.total("wage_components", 102, year)
     payslip = etree.fromstring(contents[payslip_task].encode())
     assert {r.findtext("runid") for r in payslip.findall("report")} == {str(runs[0].ID)}
