@@ -1,0 +1,77 @@
+"""`payroll sync`: load Nmbrs (and the ERP files, then dbt) headless, with progress and a summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+
+import click
+
+from pipelines.lib import demo
+
+
+def _summary(result) -> list[str]:
+    width = max((len(step.name) for step in result.steps), default=4)
+    lines = [f"{'step':<{width}}  {'status':<6}  {'rows':>8}  {'written':>8}  {'SOAP':>5}  {'REST':>5}  {'time':>7}"]
+    for step in result.steps:
+        rows = sum(load.rows for load in step.loads)
+        written = sum(load.rows_loaded for load in step.loads)
+        status = "ok" if step.success else "FAILED"
+        lines.append(
+            f"{step.name:<{width}}  {status:<6}  {rows:>8}  {written:>8}  {step.calls['soap']:>5}  "
+            f"{step.calls['rest']:>5}  {step.seconds:>6.1f}s"
+        )
+    calls = result.calls()
+    lines.append(
+        f"source mode {result.source_mode}; {len(result.partitions)} company-year partition(s); "
+        f"{calls['soap']} SOAP and {calls['rest']} REST calls; {result.seconds:.1f}s"
+    )
+    rows = result.rows()
+    if rows:
+        lines.append("rows per table: " + ", ".join(f"{asset} {count}" for asset, count in sorted(rows.items())))
+    return lines
+
+
+@click.command(name="sync")
+@click.option("--since", type=click.IntRange(1990, dt.date.today().year), default=None,
+              help="First payroll year to load (default PAYROLL_START_YEAR, else last year).")
+@click.option("--company", "companies", multiple=True, type=int,
+              help="Only this Nmbrs company id (repeatable). Default: every company.")
+@click.option("--no-dbt", is_flag=True, help="Load the raw tables only; skip the ERP files and dbt build.")
+@click.option("--full-refresh", is_flag=True,
+              help="Fetch every report again, even for company-years whose runs did not change.")
+@click.option("--verbose", "-v", is_flag=True, help="Show the full error (traceback) of failed steps.")
+def command(since: int | None, companies: tuple[int, ...], no_dbt: bool, full_refresh: bool, verbose: bool) -> None:
+    """Run the whole pipeline once, headless: Nmbrs raw tables, then the ERP files and dbt build.
+
+    Each step is a Dagster run in the same instance as `payroll ui`, so it shows there too. A failed
+    company-year is reported and the others still load; the exit code is then 1. Without NMBRS_*
+    settings, the local demo sandbox is served for the duration of the sync.
+    """
+    if since is not None:
+        # Read by the year partitions when the definitions are first imported (below).
+        os.environ["PAYROLL_START_YEAR"] = str(since)
+    from pipelines.lib.sync import run_sync
+
+    with demo.demo_sandbox_if_needed(echo=click.echo):
+        result = run_sync(
+            since=since,
+            companies=companies or None,
+            include_dbt=not no_dbt,
+            progress=click.echo,
+            full_refresh=full_refresh,
+        )
+    click.echo("")
+    for line in _summary(result):
+        click.echo(line)
+    if result.success:
+        click.secho("sync finished", fg="green")
+        return
+    for step in result.failures:
+        click.secho(f"FAILED {step.name}: {step.error}", fg="red", err=True)
+        if verbose and step.error_detail:
+            click.echo(step.error_detail, err=True)
+    if not verbose:
+        click.echo("Run again with --verbose for the full error.", err=True)
+    sys.exit(1)
