@@ -126,3 +126,16 @@ def demo_env(make_database, sandbox, tmp_path_factory) -> Iterator[dict[str, str
     with temporary_env(env):
         resolved = settings.prepare_environment(start_embedded=False)
         yield {**{k: v for k, v in env.items() if v is not None}, **resolved}
+
+
+@pytest.fixture(scope="session")
+def synced_demo(demo_env):
+    """One full `run_sync()` of the demo sandbox into demo_env (Nmbrs, ERP files, dbt build).
+
+    Returns the SyncResult. Shared by every test that only reads the synced warehouse: do not write.
+    """
+    from pipelines.lib.sync import run_sync
+
+    result = run_sync()
+    assert result.success, "demo sync failed: " + "; ".join(f"{s.name}: {s.error}" for s in result.failures)
+    return result
