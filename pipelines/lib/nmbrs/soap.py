@@ -78,6 +78,16 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, NmbrsError) and exc.retryable
 
 
+class _CheckedTransport(Transport):
+    """A zeep Transport that turns non-SOAP answers (an HTML 503 page, a 429) into TransportError."""
+
+    def post_xml(self, address, envelope, headers):
+        response = super().post_xml(address, envelope, headers)
+        if response.status_code not in (200, 500) or "xml" not in response.headers.get("Content-Type", ""):
+            raise zeep.exceptions.TransportError(status_code=response.status_code)
+        return response
+
+
 def _retryable_or_cause(exc: BaseException) -> bool:
     """Also retry a loader's error (e.g. WarehouseLoadError) caused by a broken download."""
     return _retryable(exc) or _retryable(exc.__cause__)
@@ -108,7 +118,7 @@ class NmbrsSoapClient:
         self.calls = 0
         self.retries = 0
         self.session = requests.Session()
-        self._transport = Transport(
+        self._transport = _CheckedTransport(
             session=self.session, timeout=self.timeout, operation_timeout=self.timeout
         )
         self._zeep_settings = zeep.Settings(
