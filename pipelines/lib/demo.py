@@ -1,0 +1,86 @@
+"""Demo mode plumbing: the local Nmbrs sandbox on PAYROLL_SANDBOX_PORT and its REST connection.
+
+With no NMBRS_* variable set, the pipeline talks to the sandbox at 127.0.0.1:PAYROLL_SANDBOX_PORT.
+`demo_sandbox_if_needed()` makes sure something serves there: it reuses a sandbox that already
+answers on that port (another `payroll sandbox` or `payroll ui`), or starts one in this process and
+stops it on exit, so no stray server is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import requests
+
+from pipelines.lib.nmbrs.config import NmbrsSettings
+from pipelines.lib.settings import ConfigurationError, env_int
+
+DEMO_SCENARIO = "demo"
+DEMO_SEED = 42
+SANDBOX_HOST = "127.0.0.1"
+PROBE_TIMEOUT_SECONDS = 3
+
+
+@dataclass(frozen=True)
+class SandboxHandle:
+    url: str
+    started_here: bool
+
+
+def sandbox_port() -> int:
+    return env_int("PAYROLL_SANDBOX_PORT", 8765, minimum=1)
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(PROBE_TIMEOUT_SECONDS)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _is_sandbox(url: str) -> bool:
+    """The sandbox answers the OpenID discovery document with itself as issuer."""
+    try:
+        response = requests.get(f"{url}/.well-known/openid-configuration", timeout=PROBE_TIMEOUT_SECONDS)
+        issuer = response.json().get("issuer", "") if response.ok else ""
+    except (requests.RequestException, ValueError):
+        return False
+    return issuer.rstrip("/") == url
+
+
+@contextlib.contextmanager
+def demo_sandbox(echo: Callable[[str], None] = print) -> Iterator[SandboxHandle]:
+    """Serve the demo sandbox on PAYROLL_SANDBOX_PORT for the duration of the block (or reuse one)."""
+    port = sandbox_port()
+    url = f"http://{SANDBOX_HOST}:{port}"
+    if _port_open(SANDBOX_HOST, port):
+        if not _is_sandbox(url):
+            raise ConfigurationError(
+                f"port {port} is in use by something that is not the Nmbrs sandbox; "
+                "set PAYROLL_SANDBOX_PORT to a free port"
+            )
+        echo(f"sandbox: reusing the Nmbrs sandbox already serving at {url}")
+        yield SandboxHandle(url, started_here=False)
+        return
+    from pipelines.sandbox.server import SandboxServer
+
+    server = SandboxServer.start(scenario=DEMO_SCENARIO, seed=DEMO_SEED, host=SANDBOX_HOST, port=port)
+    echo(f"sandbox: started the Nmbrs sandbox (scenario {DEMO_SCENARIO}, seed {DEMO_SEED}) at {server.url}")
+    try:
+        yield SandboxHandle(server.url, started_here=True)
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def demo_sandbox_if_needed(echo: Callable[[str], None] = print) -> Iterator[SandboxHandle | None]:
+    """In demo mode (no NMBRS_* set) serve the sandbox and connect REST to it; otherwise do nothing."""
+    settings = NmbrsSettings.from_env()
+    if not settings.demo:
+        yield None
+        return
+    with demo_sandbox(echo) as handle:
+        yield handle
+
