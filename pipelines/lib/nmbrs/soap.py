@@ -436,7 +436,9 @@ class NmbrsSoapClient:
             try:
                 value = run()
             except NmbrsFault as fault:
-                results[name] = "ok" if fault.code in ALLOWED_BUT_NO_DATA else str(fault)
+                results[name] = (
+                    "ok" if fault.code in ALLOWED_BUT_NO_DATA else f"{fault.meaning}. Fix: {fault.fix}"
+                )
                 return None
             except NmbrsError as exc:
                 results[name] = str(exc)
