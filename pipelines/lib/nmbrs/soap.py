@@ -426,43 +426,53 @@ class NmbrsSoapClient:
 
     # -- doctor ----------------------------------------------------------------------------------
     def probe_permissions(self, year: int | None = None) -> dict[str, str]:
-        """Try each required operation once: "ok", or why it fails (1002 names the missing one)."""
+        """Try each required operation once, without retries: "ok", or why it fails with the fix.
+
+        A data-level fault (no such company, run or task) proves the operation itself is allowed.
+        Starts two report tasks on Nmbrs (the smallest company's).
+        """
         year = year or time.localtime().tm_year
         results: dict[str, str] = {}
-        company_id = 0
-        task_id = str(uuid.UUID(int=0))
-
-        def probe(name: str, run: Callable[[], object]) -> object:
-            try:
-                value = run()
-            except NmbrsFault as fault:
-                results[name] = (
-                    "ok" if fault.code in ALLOWED_BUT_NO_DATA else f"{fault.meaning}. Fix: {fault.fix}"
-                )
-                return None
-            except NmbrsError as exc:
-                results[name] = str(exc)
-                return None
-            results[name] = "ok"
-            return value
-
-        probe("DebtorService.Environment_Get", self.environment)
-        companies = probe("CompanyService.List_GetAll", self.companies)
-        if companies:
-            company_id = companies[0].company_id
-        runs = probe("CompanyService.Run_GetList", lambda: self.runs(company_id, year))
-        probe("EmployeeService.PersonalInfo_GetAll_AllEmployeesByCompany", lambda: self.employees(company_id))
-        run_id = runs[0].run_id if runs else 0
-        probe(
-            f"ReportService.{PAYSLIP_REPORT_OPERATION}",
-            lambda: self.start_payslip_report(company_id, run_id, year),
-        )
-        started = probe(
-            f"ReportService.{WAGE_REPORT_OPERATION}",
-            lambda: self.start_wage_component_report(company_id, year),
-        )
-        probe(RESULT_OPERATION, lambda: self.task_status(str(started or task_id)))
+        saved, self.max_attempts = self.max_attempts, 1
+        try:
+            self._probe(results, "DebtorService.Environment_Get", self.environment)
+            companies = self._probe(results, "CompanyService.List_GetAll", self.companies)
+            company_id = companies[0].company_id if companies else 0
+            runs = self._probe(results, "CompanyService.Run_GetList", lambda: self.runs(company_id, year))
+            self._probe(
+                results,
+                "EmployeeService.PersonalInfo_GetAll_AllEmployeesByCompany",
+                lambda: self.employees(company_id),
+            )
+            run_id = runs[0].run_id if runs else 0
+            self._probe(
+                results,
+                f"ReportService.{PAYSLIP_REPORT_OPERATION}",
+                lambda: self.start_payslip_report(company_id, run_id, year),
+            )
+            task_id = self._probe(
+                results,
+                f"ReportService.{WAGE_REPORT_OPERATION}",
+                lambda: self.start_wage_component_report(company_id, year),
+            )
+            self._probe(results, RESULT_OPERATION, lambda: self.task_status(task_id or str(uuid.UUID(int=0))))
+        finally:
+            self.max_attempts = saved
         return {name: results[name] for name in REQUIRED_OPERATIONS}
+
+    @staticmethod
+    def _probe(results: dict[str, str], name: str, run: Callable[[], T]) -> T | None:
+        try:
+            value = run()
+        except NmbrsFault as fault:
+            allowed = fault.code in ALLOWED_BUT_NO_DATA
+            results[name] = "ok" if allowed else f"{fault.meaning}. Fix: {fault.fix}"
+            return None
+        except NmbrsError as exc:
+            results[name] = str(exc)
+            return None
+        results[name] = "ok"
+        return value
 
 
 def _items(result, name: str) -> list:
