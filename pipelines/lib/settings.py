@@ -78,6 +78,8 @@ def database_url(start_embedded: bool = True) -> str:
         check_database_url(url)
         return url
     if not start_embedded:
+        if url:  # exported by prepare_environment() from the running embedded server
+            return url
         raise ConfigurationError("PAYROLL_DATABASE_URL is not set and the embedded database is not running")
     from pipelines.lib import embedded_db
 
