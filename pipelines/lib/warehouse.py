@@ -195,13 +195,24 @@ def copy_text(value: Any) -> str:
     return str(value).translate(_ESCAPES)
 
 
+def _slow_line(row: Sequence[Any]) -> str:
+    return "\t".join(map(copy_text, row))
+
+
 class CopySource(io.TextIOBase):
-    """A file-like object psycopg2's copy_expert reads: rows rendered to COPY text on demand."""
+    """A file-like object psycopg2's copy_expert reads: rows rendered to COPY text on demand.
+
+    Fast path: `"%s\t%s..." % row` in C, used only when the result is provably what copy_text
+    would give (no None, float, NaN/Infinity, tab, newline, carriage return or backslash in it);
+    any other row goes through copy_text value by value.
+    """
 
     def __init__(self, rows: Iterable[Sequence[Any]], suffix: str = ""):
         self._rows: Iterator[Sequence[Any]] = iter(rows)
         self._suffix = suffix + "\n"
         self._buffer = ""
+        self._template: str | None = None
+        self._tabs = 0
         self.count = 0
 
     def readable(self) -> bool:
@@ -212,9 +223,29 @@ class CopySource(io.TextIOBase):
         parts = [self._buffer]
         have = len(self._buffer)
         suffix = self._suffix
-        render = copy_text
+        template = self._template
+        tabs = self._tabs
         for row in self._rows:
-            line = "\t".join(map(render, row)) + suffix
+            if template is None:
+                template = self._template = "\t".join(["%s"] * len(row))
+                tabs = self._tabs = len(row) - 1
+            try:
+                line = template % tuple(row)
+            except TypeError:  # a row of another length: copy_text reports what is wrong
+                line = _slow_line(row)
+            else:
+                if (
+                    "None" in line
+                    or float in map(type, row)
+                    or line.count("\t") != tabs
+                    or "\\" in line
+                    or "\n" in line
+                    or "\r" in line
+                    or "NaN" in line
+                    or "Infinity" in line
+                ):
+                    line = _slow_line(row)
+            line += suffix
             parts.append(line)
             have += len(line)
             self.count += 1

@@ -81,6 +81,8 @@ def test_copy_escapes_text_and_keeps_decimals_exact(wh):
         ),
         (1, 4, "1000", None, Decimal("0.005"), "rest_variable"),
         (1, 5, "1000", "\\N", Decimal("7"), "rest_fixed"),
+        (1, 6, "1000", "None", Decimal("-0.00"), "rest_fixed"),
+        (1, 7, "NaN", "Infinity", Decimal("123456789012345678901234567890.123456789"), "rest_fixed"),
     ]
     loaded_at = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
     count = warehouse.replace_partition(
@@ -93,7 +95,7 @@ def test_copy_escapes_text_and_keeps_decimals_exact(wh):
         run_id="run-1",
         loaded_at=loaded_at,
     )
-    assert count == 5
+    assert count == 7
     with wh.cursor() as cur:
         cur.execute(
             "select period, employee_id, code, description, value, source, company_id, year, _loaded_at, "
@@ -153,9 +155,10 @@ def test_database_error_rolls_back_and_does_not_echo_row_data(wh):
     assert partition_rows(wh)[0] == 5
 
 
-def test_floats_are_refused(wh):
-    bad = [(1, 1, "1000", "x", 0.1, "soap_period_report")]
-    with pytest.raises(warehouse.WarehouseLoadError, match="floats are not loaded"):
+@pytest.mark.parametrize("value", [0.1, Decimal("NaN"), Decimal("Infinity")])
+def test_floats_and_non_finite_amounts_are_refused(wh, value):
+    bad = [*rows(10), (1, 1, "1000", "x", value, "soap_period_report")]
+    with pytest.raises(warehouse.WarehouseLoadError, match="floats are not loaded|non-finite amount"):
         warehouse.replace_partition(wh, "nmbrs.wage_components", PARTITION, COLUMNS, bad, source="soap")
 
 
