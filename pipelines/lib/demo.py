@@ -3,19 +3,28 @@
 With no NMBRS_* variable set, the pipeline talks to the sandbox at 127.0.0.1:PAYROLL_SANDBOX_PORT.
 `demo_sandbox_if_needed()` makes sure something serves there: it reuses a sandbox that already
 answers on that port (another `payroll sandbox` or `payroll ui`), or starts one in this process and
-stops it on exit, so no stray server is left behind.
+stops it on exit, so no stray server is left behind. It also makes sure the REST API is connected:
+the sandbox keeps its OAuth grants in memory, so a token stored during an earlier sandbox's life is
+refused by a new one; the consent step is then repeated automatically (only ever against 127.0.0.1).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import requests
 
-from pipelines.lib.nmbrs.config import NmbrsSettings
+from pipelines.lib import settings
+from pipelines.lib.nmbrs import oauth
+from pipelines.lib.nmbrs.config import NmbrsSettings, is_local_url
+from pipelines.lib.nmbrs.errors import ReconnectRequired
+from pipelines.lib.nmbrs.rest import NmbrsRestClient
+from pipelines.lib.nmbrs.tokens import TokenStore
 from pipelines.lib.settings import ConfigurationError, env_int
 
 DEMO_SCENARIO = "demo"
@@ -74,13 +83,44 @@ def demo_sandbox(echo: Callable[[str], None] = print) -> Iterator[SandboxHandle]
         server.stop()
 
 
+def ensure_sandbox_connection(nmbrs: NmbrsSettings, echo: Callable[[str], None] = print) -> None:
+    """Make the stored REST connection work against the local sandbox, connecting again if needed.
+
+    A stored connection is tried with one API call; a refused one (from an earlier sandbox) is
+    replaced by a new authorization-code flow whose consent step is answered automatically.
+    """
+    if not nmbrs.uses_rest:
+        return
+    if not is_local_url(nmbrs.identity_url):
+        raise ConfigurationError(
+            f"the automatic REST connection is only for the local sandbox, not {nmbrs.identity_url}; "
+            "run `payroll connect` instead"
+        )
+    settings.prepare_environment()
+    store = TokenStore(os.environ["PAYROLL_DATABASE_URL"], nmbrs)
+    if store.is_connected():
+        try:
+            with NmbrsRestClient(nmbrs, store) as client:
+                client.companies()
+        except ReconnectRequired:
+            echo("REST: the stored token was issued by an earlier sandbox; connecting again")
+        else:
+            echo("REST: reusing the stored connection")
+            return
+    # Any free local port: the sandbox accepts http://127.0.0.1:*/callback.
+    local = dataclasses.replace(nmbrs, redirect_uri="http://127.0.0.1:0/callback")
+    oauth.connect(local, store, show_url=lambda _url: None, auto_approve=True)
+    echo("REST: connected to the sandbox (OAuth with PKCE, consent approved automatically; token stored)")
+
+
 @contextlib.contextmanager
 def demo_sandbox_if_needed(echo: Callable[[str], None] = print) -> Iterator[SandboxHandle | None]:
     """In demo mode (no NMBRS_* set) serve the sandbox and connect REST to it; otherwise do nothing."""
-    settings = NmbrsSettings.from_env()
-    if not settings.demo:
+    nmbrs = NmbrsSettings.from_env()
+    if not nmbrs.demo:
         yield None
         return
     with demo_sandbox(echo) as handle:
+        ensure_sandbox_connection(nmbrs, echo)
         yield handle
 

@@ -1,0 +1,93 @@
+"""`payroll demo` (what `make demo` runs): the whole pipeline on the local sandbox, then a summary."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from pipelines.lib import demo, demo_summary, settings
+from pipelines.lib.nmbrs.config import NmbrsSettings
+
+
+def _describe_database() -> str:
+    url = os.environ["PAYROLL_DATABASE_URL"]
+    parts = settings.dsn_parts(url)
+    where = "embedded PostgreSQL" if settings.uses_embedded_database() else "PAYROLL_DATABASE_URL"
+    server = f"the socket in {parts.host}" if parts.host.startswith("/") else f"{parts.host}:{parts.port}"
+    return f"{where}, database {parts.dbname!r} on {server}"
+
+
+@click.command(name="demo")
+def command() -> None:
+    """Run the whole pipeline on the local Nmbrs sandbox and print what it loaded and reconciled.
+
+    Starts (or reuses) the embedded PostgreSQL and the sandbox, connects the REST API, loads every
+    company-year, imports the ERP files, runs `dbt build`, then prints companies, periods and employees,
+    the wage-component mapping and the reconciliation differences. A second run reuses the database,
+    the stored token, the parsed dbt manifest and every unchanged partition, so it is faster.
+    """
+    started = time.monotonic()
+    nmbrs = NmbrsSettings.from_env()
+    if not nmbrs.demo:
+        raise settings.ConfigurationError(
+            "`payroll demo` runs against the local Nmbrs sandbox, but NMBRS_* variables are set; unset them "
+            "for the demo, or use `payroll sync` for your own Nmbrs"
+        )
+    click.echo("[1/4] database: starting or reusing ...")
+    # pgserver's platformdirs complains about the runtime folder's mode; it is harmless here.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    settings.prepare_environment()
+    click.echo(f"[1/4] database: {_describe_database()}")
+    click.echo("[2/4] Nmbrs sandbox and REST connection")
+    with demo.demo_sandbox(echo=lambda line: click.echo(f"      {line}")):
+        demo.ensure_sandbox_connection(nmbrs, echo=lambda line: click.echo(f"      {line}"))
+        log_path = settings.state_dir() / "logs" / "demo.log"
+        click.echo("[3/4] sync: Nmbrs reference data, one run per company-year, then the ERP files and dbt build")
+        click.echo(f"      (dbt and Dagster output goes to {log_path})")
+        from pipelines.lib.sync import run_sync
+
+        terminal = sys.stdout
+        with _output_to(log_path):
+            result = run_sync(progress=lambda line: click.echo(f"      {line}", file=terminal))
+    click.echo("[4/4] summary")
+    summary = demo_summary.collect(os.environ["PAYROLL_DATABASE_URL"])
+    click.echo("")
+    for line in demo_summary.render(summary):
+        click.echo(line)
+    click.echo("")
+    _next_steps(os.environ["PAYROLL_DATABASE_URL"])
+    seconds = time.monotonic() - started
+    if not result.success:
+        for step in result.failures:
+            click.secho(f"FAILED {step.name}: {step.error}", fg="red", err=True)
+        click.secho(f"demo finished with errors in {seconds:.0f}s (`payroll sync --verbose` shows details)",
+                    fg="red", err=True)
+        sys.exit(1)
+    click.secho(f"demo finished in {seconds:.0f}s", fg="green")
+
+
+@contextlib.contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Send what the libraries print (dbt's log lines, Dagster's console log) to a file, not the terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        yield
+
+
+def _next_steps(database_url: str) -> None:
+    password = settings.dsn_parts(database_url).password
+    shown = database_url.replace(f":{password}@", ":***@") if password else database_url
+    click.echo(f"Database: {shown}")
+    click.echo("Next:")
+    click.echo("  payroll ui                                   # the Dagster UI: asset graph, runs, checks")
+    click.echo("  payroll export --format xlsx --out export/   # data-table files for pivot tables + a chart")
+    click.echo("  payroll mapping check                        # is every wage component mapped?")
+    click.echo("  payroll db url                               # the database URL for psql or a BI tool")
+    click.echo("  payroll db stop                              # stop the embedded PostgreSQL (make stop)")

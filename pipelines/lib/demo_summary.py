@@ -1,0 +1,191 @@
+"""What the warehouse holds after a sync, in a few lines: the end of `payroll demo`.
+
+Read from the raw tables and the marts: companies, periods and employees loaded; wage components
+mapped, hidden and unmapped; reconciliation status counts with every difference listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from pipelines.lib import warehouse
+
+RECONCILIATION_STATUSES = ("matched", "difference", "missing_in_erp", "missing_in_payroll")
+
+
+@dataclass(frozen=True)
+class CompanyLoad:
+    company_id: int
+    name: str
+    period_type: str
+    employees: int
+    periods: int
+    first_period: str | None
+    last_period: str | None
+
+
+@dataclass(frozen=True)
+class Difference:
+    company: str
+    year: int
+    month: int
+    statement: str | None
+    account: str
+    account_name: str | None
+    payroll: Decimal
+    erp: Decimal
+    difference: Decimal
+    status: str
+
+
+@dataclass
+class DemoSummary:
+    companies: list[CompanyLoad] = field(default_factory=list)
+    wage_components: dict[str, int] = field(default_factory=dict)  # mapping status -> company x code count
+    component_codes: int = 0
+    reconciliation: dict[str, int] = field(default_factory=dict)
+    differences: list[Difference] = field(default_factory=list)
+    marts_built: bool = False
+
+    @property
+    def employees(self) -> int:
+        return sum(company.employees for company in self.companies)
+
+    @property
+    def periods(self) -> int:
+        return sum(company.periods for company in self.companies)
+
+
+def _exists(cur, relation: str) -> bool:
+    cur.execute("select to_regclass(%s) is not null", (relation,))
+    return cur.fetchone()[0]
+
+
+def collect(database_url: str) -> DemoSummary:
+    """Read the summary from the warehouse. Missing marts (dbt has not run) leave those parts empty."""
+    summary = DemoSummary()
+    conn = warehouse.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            if _exists(cur, "nmbrs.companies"):
+                summary.companies = _companies(cur)
+            summary.marts_built = all(
+                _exists(cur, f"marts.{name}") for name in ("dim_wage_components", "payroll_gl_reconciliation")
+            )
+            if summary.marts_built:
+                _wage_components(cur, summary)
+                _reconciliation(cur, summary)
+    finally:
+        conn.close()
+    return summary
+
+
+def _companies(cur) -> list[CompanyLoad]:
+    cur.execute(
+        """
+        with periods as (
+            select company_id, count(distinct (year, period)) as periods,
+                   min(year * 100 + period) as first_period, max(year * 100 + period) as last_period
+            from nmbrs.wage_components group by company_id
+        ),
+        employees as (select company_id, count(*) as employees from nmbrs.employees group by company_id)
+        select c.company_id, c.name, c.period_type, coalesce(e.employees, 0), coalesce(p.periods, 0),
+               p.first_period, p.last_period
+        from nmbrs.companies as c
+        left join periods as p on p.company_id = c.company_id
+        left join employees as e on e.company_id = c.company_id
+        order by c.company_id
+        """
+    )
+    return [
+        CompanyLoad(row[0], row[1], row[2] or "", row[3], row[4], _period_label(row[5]), _period_label(row[6]))
+        for row in cur.fetchall()
+    ]
+
+
+def _period_label(year_period: int | None) -> str | None:
+    if year_period is None:
+        return None
+    year, period = divmod(year_period, 100)
+    return f"{year}-{period:02d}"
+
+
+def _wage_components(cur, summary: DemoSummary) -> None:
+    cur.execute("select mapping_status, count(*) from marts.dim_wage_components group by mapping_status")
+    summary.wage_components = {status: count for status, count in cur.fetchall()}
+    cur.execute("select count(distinct wage_component_code) from marts.dim_wage_components")
+    summary.component_codes = cur.fetchone()[0]
+
+
+def _reconciliation(cur, summary: DemoSummary) -> None:
+    cur.execute("select status, count(*) from marts.payroll_gl_reconciliation group by status")
+    summary.reconciliation = {status: count for status, count in cur.fetchall()}
+    cur.execute(
+        """
+        select coalesce(company_name, company_id::text), year, month, statement, gl_account, gl_account_name,
+               payroll_amount, erp_amount, difference, status
+        from marts.payroll_gl_reconciliation
+        where status <> 'matched'
+        order by company_id, year, month, statement, gl_account
+        """
+    )
+    summary.differences = [Difference(*row) for row in cur.fetchall()]
+
+
+def render(summary: DemoSummary) -> Iterator[str]:
+    """The summary as printable lines."""
+    yield (
+        f"Loaded {len(summary.companies)} companies, {summary.periods} payroll periods and "
+        f"{summary.employees} employees:"
+    )
+    for company in summary.companies:
+        span = f"{company.first_period} .. {company.last_period}" if company.first_period else "no periods"
+        yield (
+            f"  {company.company_id}  {company.name}  ({company.period_type}): {company.employees} employees, "
+            f"{company.periods} periods ({span})"
+        )
+    if not summary.marts_built:
+        yield "The marts are not built yet: see the failed step above, fix it and run `payroll demo` again."
+        return
+    counts = summary.wage_components
+    yield (
+        f"Wage components: {summary.component_codes} codes; per company {counts.get('mapped', 0)} mapped, "
+        f"{counts.get('hidden', 0)} hidden, {counts.get('unmapped', 0)} unmapped"
+        + (" (run `payroll mapping check`)" if counts.get("unmapped") else "")
+    )
+    total = sum(summary.reconciliation.values())
+    parts = ", ".join(f"{summary.reconciliation.get(status, 0)} {status}" for status in RECONCILIATION_STATUSES)
+    yield f"Reconciliation with the ERP ({total} company x month x account rows): {parts}"
+    if summary.differences:
+        yield from _difference_table(summary.differences)
+
+
+def _difference_table(differences: list[Difference]) -> Iterator[str]:
+    header = ("company", "month", "account", "payroll", "ERP", "difference", "status")
+    rows = [
+        (
+            d.company,
+            f"{d.year}-{d.month:02d}",
+            f"{d.statement or '?'} {d.account} {d.account_name or ''}".rstrip(),
+            f"{d.payroll:,.2f}",
+            f"{d.erp:,.2f}",
+            f"{d.difference:,.2f}",
+            d.status,
+        )
+        for d in differences
+    ]
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+    numeric = {3, 4, 5}
+
+    def line(values) -> str:
+        cells = [
+            str(value).rjust(widths[i]) if i in numeric else str(value).ljust(widths[i])
+            for i, value in enumerate(values)
+        ]
+        return "  " + "  ".join(cells).rstrip()
+
+    yield line(header)
+    for row in rows:
+        yield line(row)
