@@ -1,0 +1,109 @@
+"""`payroll backfill`: the first import of history as a Dagster asset backfill."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+
+import click
+
+from pipelines.lib import dagster_ui, demo, settings
+
+DEFAULT_TIMEOUT_SECONDS = 3600
+
+
+def _daemon_command() -> list[str]:
+    return [sys.executable, "-m", "dagster._daemon", "run", "-w", str(dagster_ui.WORKSPACE_YAML)]
+
+
+def _first_year(since: int | None) -> int:
+    """--since, else PAYROLL_START_YEAR; exported so that the code location's years include it."""
+    from pipelines.defs.nmbrs.partitions import START_YEAR_VARIABLE
+
+    current = dt.date.today().year
+    if since is None:
+        raw = os.environ.get(START_YEAR_VARIABLE, "").strip()
+        return int(raw) if raw.isdigit() else current - 1
+    if not 1990 <= since <= current:
+        raise settings.ConfigurationError(f"--since {since} is not a year between 1990 and {current}")
+    os.environ[START_YEAR_VARIABLE] = str(since)
+    return since
+
+
+@click.command(name="backfill")
+@click.option(
+    "--since",
+    type=int,
+    default=None,
+    help="First payroll year to load [default: PAYROLL_START_YEAR, else last year].",
+)
+@click.option(
+    "--wait/--no-wait",
+    default=False,
+    show_default=True,
+    help="Wait for the backfill to finish, printing its progress.",
+)
+@click.option(
+    "--timeout",
+    type=click.IntRange(1),
+    default=DEFAULT_TIMEOUT_SECONDS,
+    show_default=True,
+    help="Seconds --wait waits at most.",
+)
+def command(since: int | None, wait: bool, timeout: int) -> None:
+    """Load every company's payroll history from --since up to this year as a Dagster asset backfill.
+
+    The backfill shows on the Dagster UI's Backfills page. A running dagster-daemon (`payroll ui`)
+    processes it; with --wait and no daemon running, one is started for the duration of the wait.
+    """
+    settings.prepare_environment()
+    first = _first_year(since)
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.defs.automation import first_import
+    from pipelines.defs.automation.companies_sensor import register_companies
+    from pipelines.defs.automation.config import AutomationSettings
+    from pipelines.defs.automation.pool import apply_pool_size
+    from pipelines.defs.nmbrs.partitions import payroll_years
+
+    years = [int(year) for year in payroll_years() if int(year) >= first]
+    with demo.demo_sandbox_if_needed(echo=click.echo), dg.DagsterInstance.get() as instance:
+        apply_pool_size(instance, AutomationSettings.from_env().nmbrs_pool_size)
+        companies = register_companies(instance)
+        backfill_id = first_import.submit_first_import(
+            instance, defs(), years, title=f"First import {years[0]}-{years[-1]}"
+        )
+        click.echo(
+            f"submitted backfill {backfill_id}: {len(companies)} companies x {len(years)} years "
+            f"({years[0]}-{years[-1]}) and the marts; it shows on the Dagster UI's Backfills page"
+        )
+        daemon_running = first_import.daemon_running(instance)
+        if not wait:
+            if not daemon_running:
+                click.echo("no dagster-daemon is running: the backfill starts when `payroll ui` runs")
+            return
+        daemon = None
+        if not daemon_running:
+            click.echo("starting a dagster-daemon for this backfill (it stops when the backfill ends)")
+            os.environ["PAYROLL_AUTOMATION"] = "off"
+            daemon = dagster_ui.start(_daemon_command())
+        try:
+            result = first_import.wait_for(
+                instance, backfill_id, timeout, report=lambda p: click.echo(p.line())
+            )
+        finally:
+            if daemon is not None:
+                dagster_ui.stop(daemon)
+    if not result.done:
+        raise click.ClickException(
+            f"backfill {backfill_id} is still running after {timeout} s; follow it on the UI's Backfills "
+            f"page, or wait longer with --timeout"
+        )
+    if not result.succeeded:
+        raise click.ClickException(
+            f"backfill {backfill_id} ended {result.status.lower()}: {result.failed} asset partition(s) "
+            f"failed. Fix: open the failed runs on the UI's Backfills page, fix the cause, and run "
+            f"`payroll backfill` again (loads replace whole partitions, so nothing is doubled)"
+        )

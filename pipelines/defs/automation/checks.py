@@ -1,0 +1,151 @@
+"""Checks that warn before wrong or incomplete numbers reach a report.
+
+- Mapping completeness is a dbt test (`wage_components_are_all_mapped`, severity error): dagster-dbt
+  runs it as a blocking asset check inside `dbt build`, so an unmapped wage component stops the
+  models downstream of it.
+- `reconciliation_within_tolerance` (WARN) lists the months and accounts where payroll and the ERP
+  differ by more than dbt's `reconciliation_tolerance`.
+- `source_coverage_complete` (WARN) flags company-years whose wage components came from the REST API
+  only (no employer charges, taxes or totals).
+- Freshness: the daily reference assets must be updated by the daily schedule; the payroll assets
+  at least once per payroll cycle.
+"""
+
+import datetime as dt
+from decimal import Decimal
+
+import dagster as dg
+from psycopg2 import sql
+
+from pipelines.defs.automation.config import AutomationSettings
+from pipelines.defs.automation.jobs import COMPANY_YEAR_ASSETS, REFERENCE_ASSETS
+from pipelines.defs.automation.status import default_sensor_status
+from pipelines.defs.nmbrs.partitions import company_year, split_company_year
+from pipelines.lib import settings, warehouse
+
+RECONCILIATION_MART = dg.AssetKey(["payroll_gl_reconciliation"])
+SOURCE_COVERAGE = dg.AssetKey(["nmbrs", "source_coverage"])
+LISTED_DIFFERENCES = 25
+DAILY_GRACE = dt.timedelta(hours=2)
+PAYROLL_CYCLE = dt.timedelta(days=35)
+
+
+def _query(statement: sql.Composable, params: tuple = ()) -> list[tuple]:
+    conn = warehouse.connect(settings.database_url(start_embedded=False))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:,.2f}"
+
+
+@dg.asset_check(
+    asset=RECONCILIATION_MART,
+    name="reconciliation_within_tolerance",
+    description=(
+        "Warns when payroll and the ERP disagree for a company, month and GL account by more than "
+        "dbt's reconciliation_tolerance, or when one side has no amount; lists the differences."
+    ),
+)
+def reconciliation_within_tolerance() -> dg.AssetCheckResult:
+    rows = _query(
+        sql.SQL(
+            "select company_id, erp_entity, year, month, gl_account, payroll_amount, erp_amount, "
+            "difference, status from marts.payroll_gl_reconciliation where status <> 'matched' "
+            "order by abs(difference) desc, company_id, year, month, gl_account"
+        )
+    )
+    by_status: dict[str, int] = {}
+    for row in rows:
+        by_status[row[8]] = by_status.get(row[8], 0) + 1
+    table = [
+        "| company | entity | year | month | account | payroll | ERP | difference | status |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for company, entity, year, month, account, payroll, erp, difference, status in rows[:LISTED_DIFFERENCES]:
+        table.append(
+            f"| {company} | {entity or '-'} | {year} | {month} | {account} | {_money(payroll)} | "
+            f"{_money(erp)} | {_money(difference)} | {status} |"
+        )
+    if len(rows) > LISTED_DIFFERENCES:
+        table.append(f"\n{len(rows) - LISTED_DIFFERENCES} more in marts.payroll_gl_reconciliation")
+    return dg.AssetCheckResult(
+        passed=not rows,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            "payroll and the ERP agree for every month and account"
+            if not rows
+            else f"{len(rows)} month/account combinations do not reconcile"
+        ),
+        metadata={
+            "unreconciled": len(rows),
+            **{f"status_{status}": count for status, count in sorted(by_status.items())},
+            "total_absolute_difference": float(sum((abs(row[7]) for row in rows), Decimal("0"))),
+            "differences": dg.MetadataValue.md("\n".join(table) if rows else "none"),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=SOURCE_COVERAGE,
+    name="source_coverage_complete",
+    partitions_def=company_year,
+    description=(
+        "Warns when a company-year's wage components came from the REST API only: REST has no "
+        "employer charges, taxes or totals, so those marts are incomplete. Configure the SOAP token."
+    ),
+)
+def source_coverage_complete(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    company_id, year = split_company_year(context.partition_key)
+    rows = _query(
+        sql.SQL(
+            "select source_mode, wage_component_source, coverage from nmbrs.source_coverage "
+            "where company_id = %s and year = %s"
+        ),
+        (company_id, year),
+    )
+    rest_only = [row for row in rows if row[2] == "rest_only"]
+    if not rows:
+        description = (
+            f"no source coverage recorded for company {company_id}, {year}; load the partition first"
+        )
+    elif rest_only:
+        description = (
+            f"company {company_id}, {year}: wage components from the REST API only (source mode "
+            f"{rest_only[0][0]}); employer charges, taxes and totals are missing. Fix: set NMBRS_USERNAME "
+            f"and NMBRS_TOKEN so the SOAP wage-component report is used"
+        )
+    else:
+        description = f"company {company_id}, {year}: complete (SOAP wage-component report)"
+    return dg.AssetCheckResult(
+        passed=bool(rows) and not rest_only,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={"coverage": rows[0][2] if rows else "unknown", "source_mode": rows[0][0] if rows else ""},
+    )
+
+
+_automation = AutomationSettings.from_env()
+
+reference_freshness_checks = dg.build_last_update_freshness_checks(
+    assets=list(REFERENCE_ASSETS),
+    lower_bound_delta=dt.timedelta(days=1) + DAILY_GRACE,
+    deadline_cron=_automation.daily_cron,
+    timezone=_automation.timezone,
+)
+
+payroll_freshness_checks = dg.build_last_update_freshness_checks(
+    assets=list(COMPANY_YEAR_ASSETS),
+    lower_bound_delta=PAYROLL_CYCLE,
+)
+
+freshness_checks_sensor = dg.build_sensor_for_freshness_checks(
+    freshness_checks=[*reference_freshness_checks, *payroll_freshness_checks],
+    name="raw_nmbrs_freshness",
+    default_status=default_sensor_status(),
+)
