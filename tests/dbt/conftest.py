@@ -1,4 +1,4 @@
-"""One shared dbt build on the sandbox demo for the dbt tests (a build takes ~20 s on 2 cores)."""
+"""The dbt tests read the shared synced demo (one extraction + dbt build per session, ~20 s of dbt)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -16,11 +16,7 @@ import psycopg2
 import pytest
 
 from pipelines.lib import settings
-from pipelines.sandbox.scenarios import build_config
-from pipelines.sandbox.truth import Truth
-from pipelines.sandbox.world import World
-from tests.conftest import make_env, temporary_env
-from tests.dbt import demo_raw
+from pipelines.sandbox.truth import ErpDifference, Truth, TruthLine
 
 MARTS = (
     "fct_payroll_lines",
@@ -38,7 +34,7 @@ DBT = str(Path(sys.executable).with_name("dbt"))
 @dataclass
 class Warehouse:
     url: str
-    truth: Truth
+    truth: TruthSnapshot
     env: dict[str, str]
 
     def query(self, statement: str, params: tuple = ()) -> list[tuple]:
@@ -76,20 +72,29 @@ def materialize_erp_and_dbt() -> dg.ExecuteInProcessResult:
     return dg.materialize([chart_of_accounts, gl_movements, payroll_dbt], resources=dbt_defs.resources)
 
 
+@dataclass(frozen=True)
+class TruthSnapshot:
+    """The sandbox's expected figures, taken right after the sync (the session's sandbox can grow later)."""
+
+    gl: dict[tuple[int, int, int, str], Decimal]
+    erp_differences: list[ErpDifference]
+    wage_component_lines: list[TruthLine]
+    employees: int
+
+    @classmethod
+    def of(cls, truth: Truth) -> TruthSnapshot:
+        return cls(
+            gl=truth.gl(),
+            erp_differences=truth.erp_differences,
+            wage_component_lines=list(truth.lines("wage_components")),
+            employees=truth.rows("employees"),
+        )
+
+
 @pytest.fixture(scope="session")
-def dbt_demo(make_database, tmp_path_factory) -> Iterator[Warehouse]:
-    """A warehouse holding the demo's raw data, the ERP import and one `dbt build`."""
-    home = tmp_path_factory.mktemp("dbt-home")
-    url = make_database("payroll_dbt")
-    env = make_env(url, home, {})
-    env["PAYROLL_ERP_DIR"] = None
-    with temporary_env(env):
-        resolved = settings.prepare_environment(start_embedded=False)
-        world = World(build_config("demo", 42))
-        demo_raw.load_world(url, world)
-        result = materialize_erp_and_dbt()
-        assert result.success
-        yield Warehouse(url=url, truth=Truth(world), env={**{k: v for k, v in env.items() if v}, **resolved})
+def dbt_demo(synced_demo, demo_env, sandbox) -> Warehouse:
+    """The synced demo warehouse (extraction, ERP import and `dbt build` by run_sync)."""
+    return Warehouse(url=demo_env["PAYROLL_DATABASE_URL"], truth=TruthSnapshot.of(sandbox.state.truth), env=demo_env)
 
 
 def copy_project(tmp_path: Path) -> Path:

@@ -34,7 +34,7 @@ def test_reconciliation_is_matched_except_the_deliberate_erp_differences(dbt_dem
     assert by_kind["missing_in_payroll"][:5] == (103, "NL03", first_year, 12, "4200")
     assert by_kind["missing_in_payroll"][7] == Decimal("250.00")
     matched = dbt_demo.query("select count(*) from marts.payroll_gl_reconciliation where status = 'matched'")[0][0]
-    assert matched == len(dbt_demo.truth.gl()) - 2  # every other payroll month × account agrees
+    assert matched == len(dbt_demo.truth.gl) - 2  # every other payroll month × account agrees
 
 
 def test_payroll_lines_equal_the_generated_totals_to_the_cent(dbt_demo):
@@ -42,7 +42,7 @@ def test_payroll_lines_equal_the_generated_totals_to_the_cent(dbt_demo):
         "select company_id, calendar_year, calendar_month, gl_account, sum(signed_amount) "
         "from marts.fct_payroll_lines where not is_hidden group by 1, 2, 3, 4"
     )
-    assert {(c, y, m, a): v for c, y, m, a, v in gl} == dbt_demo.truth.gl()
+    assert {(c, y, m, a): v for c, y, m, a, v in gl} == dbt_demo.truth.gl
 
     per_period = dbt_demo.query(
         "select company_id, year, period, sum(amount) from ("
@@ -50,7 +50,7 @@ def test_payroll_lines_equal_the_generated_totals_to_the_cent(dbt_demo):
         "  from marts.fct_payroll_lines where not is_hidden) as lines group by 1, 2, 3"
     )
     expected: dict[tuple[int, int, int], Decimal] = defaultdict(lambda: Decimal("0.00"))
-    for line in dbt_demo.truth.lines("wage_components"):
+    for line in dbt_demo.truth.wage_component_lines:
         if line.code not in HIDDEN_CODES:
             expected[(line.company_id, line.year, line.period)] += line.value
     assert {(c, y, p): v for c, y, p, v in per_period} == dict(expected)
@@ -162,7 +162,7 @@ def test_dimensions_hold_no_personal_identifiers(dbt_demo):
     }
     assert not columns & {"bsn", "birth_date", "birthday", "email_work", "email"}
     employees = dbt_demo.query("select count(*) from marts.dim_employees")[0][0]
-    assert employees == dbt_demo.truth.rows("employees")
+    assert employees == dbt_demo.truth.employees
     statuses = dict(dbt_demo.query(
         "select mapping_status, count(*) from marts.dim_wage_components group by 1"
     ))
