@@ -100,10 +100,8 @@ def test_missing_required_element_names_it():
 
 def test_string_where_a_number_belongs_names_element_employee_period_and_code():
     xml = report(employee(7, 3, line("1000", "3250,45") + line("1100", "twelve")))
-    lines = iter_report_lines(xml)
-    assert next(lines).value == Decimal("3250.45")
     with pytest.raises(ReportContentError) as err:
-        next(lines)
+        list(iter_report_lines(xml))
     message = str(err.value)
     assert "<value> is not a number" in message
     assert "employee 7" in message and "period 3" in message and "code 1100" in message
@@ -239,3 +237,84 @@ def test_peak_memory_stays_flat_as_the_report_grows():
     big_kb, big_count, _ = _measure("lines", 300_000)
     assert (small_count, big_count) == (10_000, 300_000)
     assert big_kb <= small_kb * 1.5, f"peak RSS {small_kb} kB at 10k lines, {big_kb} kB at 300k lines"
+
+
+PLAIN = report(
+    employee(
+        1,
+        1,
+        line("1000", "3250,45") + line("4000", "-12.5", description="Loonheffing &amp; &#233;&#x20AC;&#128;"),
+    ),
+    employee(2, 1, line("1000", "1.234,56", description="")),
+)
+VARIANTS = {
+    "plain": PLAIN,
+    "pretty": PLAIN.replace("<line>", "\n    <line>").replace("<report>", "\n  <report>"),
+    "crlf": PLAIN.replace("<lines>", "\r\n<lines>"),
+    "comment": PLAIN.replace("<lines>", "<!-- </report> --><lines>"),
+    "cdata": PLAIN.replace(
+        "<description>Salaris</description>", "<description><![CDATA[Sal<aris]]></description>"
+    ),
+    "pi": PLAIN.replace("<reports>", "<reports><?nmbrs x?>"),
+    "attributes": PLAIN.replace("<value>", '<value currency="EUR">'),
+    "namespaced": PLAIN.replace("<reports>", '<reports xmlns="urn:nmbrs">'),
+    "prefixed block": PLAIN.replace("<report>", '<n:report xmlns:n="urn:n">', 1).replace(
+        "</report>", "</n:report>", 1
+    ),
+    "drift in a line": PLAIN.replace("</value>", "</value><costcenter>K1</costcenter>"),
+    "drift between reports": PLAIN.replace("</report><report>", "</report><summary>1</summary><report>"),
+    "drift after reports": PLAIN.replace("</reports>", "<total>1</total></reports>"),
+    "runid in a period report": PLAIN.replace("<lines>", "<runid>5</runid><lines>"),
+    "self-closing": PLAIN.replace("<description></description>", "<description/>"),
+    "spaces in numbers": PLAIN.replace("<employeeid>2</employeeid>", "<employeeid> 2 </employeeid>"),
+    "empty lines": report(
+        employee(1, 1, ""),
+        "<report><employeeid>2</employeeid><period>1</period><year>2024</year><lines/></report>",
+    ),
+    "missing value": PLAIN.replace("<value>3250,45</value>", ""),
+    "text value": PLAIN.replace("3250,45", "n/a"),
+    "empty code": PLAIN.replace("<code>1000</code>", "<code></code>", 1),
+    "huge value": PLAIN.replace("3250,45", "99999999999999999"),
+    "truncated": PLAIN[:-40],
+    "no declaration": PLAIN.split("\n", 1)[1],
+    "latin-1": PLAIN.replace('encoding="utf-8"', 'encoding="iso-8859-1"'),
+    "bom": "\ufeff" + PLAIN,
+}
+
+
+def _outcome(lines_iter, drift):
+    try:
+        return list(lines_iter), drift.as_dict()
+    except ReportContentError as exc:
+        message = str(exc)
+        if message.startswith("report content is not well-formed XML"):
+            return type(exc), "not well-formed"  # expat and libxml2 word the reason differently
+        return type(exc), message
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+@pytest.mark.parametrize("chunk", [7, 1 << 16])
+@pytest.mark.parametrize("kind", ["period", "payslip"])
+def test_fast_path_gives_exactly_what_the_general_path_gives(name, chunk, kind):
+    from pipelines.lib.nmbrs.reports import _chunks, _tree_lines
+
+    data = VARIANTS[name].encode("iso-8859-1" if name == "latin-1" else "utf-8")
+    pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)]
+    fast_drift, general_drift = DriftRecorder(), DriftRecorder()
+    fast = _outcome(iter_report_lines(iter(pieces), kind=kind, drift=fast_drift, run_id="9"), fast_drift)
+    run_id = "9" if kind == "payslip" else None
+    general = _outcome(_tree_lines(_chunks(data), kind, general_drift, run_id), general_drift)
+    assert fast == general
+
+
+def test_the_plain_nmbrs_shape_takes_the_fast_path(monkeypatch):
+    from pipelines.lib.nmbrs import reports
+
+    def general_path_used(*args, **kwargs):
+        raise AssertionError("the plain shape fell back to the general path")
+
+    monkeypatch.setattr(reports, "_tree_lines", general_path_used)
+    monkeypatch.setattr(reports, "_BLOCK_PARSER", None)  # a block fallback would fail too
+    lines = list(iter_report_lines(PLAIN))
+    assert [ln.value for ln in lines] == [Decimal("3250.45"), Decimal("-12.5"), Decimal("1234.56")]
+    assert lines[1].description == "Loonheffing & é€\x80"

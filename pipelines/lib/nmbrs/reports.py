@@ -18,12 +18,15 @@ every finished report is cleared: memory stays flat however big the report is.
 
 from __future__ import annotations
 
+import functools
 import io
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import IO, NamedTuple
+from xml.parsers import expat
 
 from lxml import etree
 
@@ -224,8 +227,24 @@ def iter_report_lines(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     drift = drift if drift is not None else DriftRecorder()
+    run_id = run_id if kind == "payslip" else None
+    chunks = _chunks(source)
+    if encoding is not None and encoding.lower().replace("-", "") != "utf8":
+        return _tree_lines(chunks, kind, drift, run_id, encoding)
+    return _FastScanner(kind, drift, run_id).lines(chunks)
+
+
+def _tree_lines(
+    chunks: Iterator[bytes],
+    kind: str,
+    drift: DriftRecorder,
+    run_id: str | None,
+    encoding: str | None = None,
+    first_index: int = 1,
+) -> Iterator[ReportLine]:
+    """The general path: lxml iterparse filtered on <report>, one report's tree at a time."""
     known = PAYSLIP_FIELDS if kind == "payslip" else REPORT_FIELDS
-    stream = _Tracking(_chunks(source))
+    stream = _Tracking(chunks)
     events = etree.iterparse(
         stream,
         events=("end",),
@@ -238,7 +257,7 @@ def iter_report_lines(
         remove_comments=True,
         remove_pis=True,
     )
-    index = 0
+    index = first_index - 1
     root = None
     try:
         for _, report in events:
@@ -249,17 +268,14 @@ def iter_report_lines(
             report.clear(keep_tail=True)
             parent = report.getparent()
             if parent is not None:
-                while (previous := report.getprevious()) is not None:
-                    if _local(previous.tag) != "report":
-                        _record_subtree(previous, drift)
+                while (first := parent[0]) is not report:
+                    if _local(first.tag) != "report":
+                        _record_subtree(first, drift)
                     del parent[0]
     except etree.XMLSyntaxError as exc:
         if not stream.saw_content:
             return  # an empty report: zero lines
-        raise ReportContentError(
-            f"report content is not well-formed XML ({_syntax_reason(exc)}). "
-            "Fix: run the sync again; if it persists, the report is damaged in Nmbrs"
-        ) from None
+        raise _not_well_formed(_syntax_reason(exc)) from None
     if root is None:
         root = events.root
         if root is not None:
@@ -270,6 +286,181 @@ def iter_report_lines(
         for leftover in root:
             if _local(leftover.tag) != "report":
                 _record_subtree(leftover, drift)
+
+
+def _not_well_formed(reason: str) -> ReportContentError:
+    return ReportContentError(
+        f"report content is not well-formed XML ({reason}). "
+        "Fix: run the sync again; if it persists, the report is damaged in Nmbrs"
+    )
+
+
+_PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?\s*(?:<\?xml\s[^>]*\?>)?\s*<reports>")
+_PROLOG_ENCODING = re.compile(rb"<\?xml\s[^>]*encoding\s*=\s*[\"']([^\"']*)[\"']")
+_EPILOG = re.compile(rb"\s*</reports>\s*")
+_REPORT = re.compile(
+    rb"<report><employeeid>(\d+)</employeeid><period>(\d+)</period><year>(\d+)</year>"
+    rb"(?:<runid>(\d+)</runid>)?<lines>(.*)</lines></report>",
+    re.DOTALL,
+)
+_LINE = re.compile(
+    r"<line><code>([^<&\s]+)</code><description>([^<]*)</description><value>([^<&]*)</value></line>"
+)
+LINE_MARKUP = len("<line><code></code><description></description><value></value></line>")
+_BLOCK_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+)
+MAX_PENDING = 8 << 20  # bytes buffered while looking for </report>
+
+
+class _FastScanner:
+    """The fast path for the plain shape Nmbrs writes (no attributes, comments, CDATA, whitespace).
+
+    expat checks the whole document (well-formedness, no DOCTYPE) in C; a strict regex then reads
+    each <report> block that expat has seen. A block of any other shape is parsed by lxml on its
+    own, and anything unusual between blocks hands the rest of the document to `_tree_lines`, so
+    the result is always the general path's.
+    """
+
+    def __init__(self, kind: str, drift: DriftRecorder, run_id: str | None):
+        self.kind = kind
+        self.known = PAYSLIP_FIELDS if kind == "payslip" else REPORT_FIELDS
+        self.drift = drift
+        self.run_id = run_id
+        self.index = 0
+        self.validator = expat.ParserCreate()
+        self.validator.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        self.validator.StartDoctypeDeclHandler = self._refuse_doctype
+        self.validator.EntityDeclHandler = self._refuse_doctype
+
+    @staticmethod
+    def _refuse_doctype(*_args) -> None:
+        raise ReportContentError(_DOCTYPE_REFUSED)
+
+    def _validate(self, data: bytes, final: bool = False) -> None:
+        try:
+            self.validator.Parse(data, final)
+        except expat.ExpatError as exc:
+            raise _not_well_formed(
+                f"{expat.ErrorString(exc.code)} at line {exc.lineno}, column {exc.offset}"
+            ) from None
+
+    def _general(self, pending: bytes, chunks: Iterator[bytes], synthetic_root: bool) -> Iterator[ReportLine]:
+        head = [b"<reports>", pending] if synthetic_root else [pending]
+        return _tree_lines(
+            itertools.chain(head, chunks), self.kind, self.drift, self.run_id, None, self.index + 1
+        )
+
+    def lines(self, chunks: Iterator[bytes]) -> Iterator[ReportLine]:
+        buf = b""
+        for chunk in chunks:
+            buf += chunk
+            if len(buf) >= 512 or b"<reports>" in buf:
+                break
+        prolog = _PROLOG.match(buf)
+        declared = _PROLOG_ENCODING.match(buf.lstrip(b"\xef\xbb\xbf"))
+        if (
+            prolog is None
+            or (
+                declared
+                and declared.group(1).lower().replace(b"-", b"") not in (b"utf8", b"ascii", b"usascii")
+            )
+            or b"<!" in buf[: prolog.end()]
+        ):
+            yield from self._general(buf, chunks, synthetic_root=False)
+            return
+        self._validate(buf)
+        pos = prolog.end()
+        for chunk in itertools.chain([b""], chunks):
+            if chunk:
+                self._validate(chunk)
+                buf = buf[pos:] + chunk
+                pos = 0
+            while True:
+                close = buf.find(b"</report>", pos)
+                if close < 0:
+                    break
+                start = buf.find(b"<report>", pos, close)
+                block = buf[start : close + 9] if start >= 0 else b""
+                if start < 0 or buf[pos:start].strip() or b"<!" in block or b"<?" in block or b"\r" in block:
+                    yield from self._general(buf[pos:], chunks, synthetic_root=True)
+                    return
+                self.index += 1
+                yield from self._block(block)
+                pos = close + 9
+            if len(buf) - pos > MAX_PENDING:
+                yield from self._general(buf[pos:], chunks, synthetic_root=True)
+                return
+        self._validate(b"", True)
+        rest = buf[pos:]
+        if not _EPILOG.fullmatch(rest):
+            yield from self._general(rest, iter(()), synthetic_root=True)
+
+    def _block(self, block: bytes) -> list[ReportLine]:
+        match = _REPORT.fullmatch(block)
+        if match is not None and (match.group(4) is None or self.kind == "payslip"):
+            content = match.group(5).decode()
+            lines = _LINE.findall(content)
+            if sum(map(len, itertools.chain.from_iterable(lines))) + LINE_MARKUP * len(lines) == len(content):
+                return self._plain_lines(match, lines)
+        element = etree.fromstring(b"<reports>" + block + b"</reports>", _BLOCK_PARSER)[0]
+        return list(_report_lines(element, self.index, self.kind, self.known, self.drift, self.run_id))
+
+    def _plain_lines(self, match: re.Match, lines: list[tuple[str, str, str]]) -> list[ReportLine]:
+        employee, period, year = int(match.group(1)), int(match.group(2)), int(match.group(3))
+        run_id = match.group(4).decode() if match.group(4) is not None else self.run_id
+        if self.kind == "payslip" and not run_id:
+            raise _missing("runid", _where(self.index, employee, period))
+        out = []
+        append = out.append
+        for code, description, value_text in lines:
+            text = value_text.replace(",", ".") if "," in value_text and "." not in value_text else value_text
+            try:
+                value = Decimal(text)
+                if not value.is_finite() or abs(value) > MAX_ABS_VALUE or "_" in text:
+                    raise InvalidOperation
+            except InvalidOperation:
+                value = _value(value_text, _where(self.index, employee, period, code))
+            append(
+                ReportLine(
+                    employee,
+                    year,
+                    period,
+                    code,
+                    _unescape(description) if "&" in description else description,
+                    value,
+                    run_id,
+                )
+            )
+        return out
+
+
+_REFERENCE = re.compile(r"&(?:#x([0-9a-fA-F]+)|#([0-9]+)|(amp|lt|gt|quot|apos));")
+_NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+_PREDEFINED = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&"))  # &amp; last
+
+
+@functools.lru_cache(maxsize=4096)  # descriptions repeat for every employee and period
+def _unescape(text: str) -> str:
+    """XML's predefined and character references (expat has already refused any other)."""
+    if "&#" in text:
+        return _REFERENCE.sub(
+            lambda m: chr(int(m[1], 16)) if m[1] else chr(int(m[2])) if m[2] else _NAMED[m[3]], text
+        )
+    for reference, character in _PREDEFINED:
+        text = text.replace(reference, character)
+    return text
+
+
+def _where(index: int, employee: int, period: int, code: str | None = None) -> _Where:
+    where = _Where(index)
+    where.employee, where.period, where.code = str(employee), str(period), code
+    return where
 
 
 def _check_root(element) -> etree._Element:
