@@ -4,9 +4,13 @@ Shape (../shared/nmbrs-contract.md):
 `<reports><report><employeeid/><period/><year/>[<runid/>]<lines><line><code/><description/>
 <value/></line>...</lines></report>...</reports>`
 
-`iter_report_lines(source, kind=..., drift=...)` yields one `ReportLine` per `<line>`. It uses
-lxml's iterparse filtered on `<report>`, so libxml2 builds one employee's report at a time and
-every finished report is cleared: memory stays flat however big the report is.
+`iter_report_lines(source, kind=..., drift=...)` yields one `ReportLine` per `<line>`, one
+employee's report at a time, so memory stays flat however big the report is. Two paths give the
+same result (a differential test holds them to it):
+- the fast path (`_FastScanner`) for the plain shape Nmbrs writes: expat checks well-formedness in
+  C and refuses DTDs; a strict regex reads each `<report>` block expat has seen;
+- the general path (`_tree_lines`): lxml iterparse filtered on `<report>`, clearing as it goes. It
+  takes over for any other shape (whitespace, attributes, comments, CDATA, other encodings, drift).
 
 - Numbers: a comma or a dot as decimal separator (thousands groups allowed), exact `Decimal`s,
   at most `MAX_ABS_VALUE` in magnitude (fits numeric(18,2)).
