@@ -5,7 +5,8 @@
 - `ensure_raw_schema(conn)`: every raw schema and table of docs/design.md with indexes on the
   partition keys. Idempotent and safe to run from two processes at once.
 - `replace_partition(conn, table, where, columns, rows, source=..., run_id=...)`: deletes the
-  partition and COPYs the new rows, streamed from the iterator, in ONE transaction. Any error rolls
+  partition and COPYs the new rows, streamed from the iterator, in ONE transaction; concurrent
+  loads of the same partition are serialised by a transaction-level advisory lock. Any error rolls
   back (the previous rows stay) and raises WarehouseLoadError naming the table and partition.
   Keys of `where` that are not in `columns` are written as constants; the load columns
   `_loaded_at`, `_dagster_run_id` and `_source` are always filled here.
@@ -316,6 +317,10 @@ def replace_partition(
     source_file = CopySource(rows, suffix)
     try:
         with conn.cursor() as cur:
+            # Two loads of one partition at once (two sensors, a sensor and a sync) must not both
+            # keep their rows: the second waits here until the first commits, then replaces it.
+            cur.execute("select pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
+                        (f"{schema}.{name}", _partition_lock_key(where)))
             cur.execute(delete, list(where.values()))
             cur.copy_expert(copy.as_string(conn), source_file, size=1 << 18)
         conn.commit()
@@ -332,6 +337,10 @@ def replace_partition(
             f"the previous rows are kept. Cause: {reason}"
         ) from exc
     return source_file.count
+
+
+def _partition_lock_key(where: Mapping[str, Any]) -> str:
+    return "&".join(f"{key}={value}" for key, value in sorted(where.items()))
 
 
 def rollback_quietly(conn) -> None:
