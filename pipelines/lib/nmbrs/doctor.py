@@ -96,7 +96,7 @@ def _domain_check(nmbrs: NmbrsSettings, environment) -> Check:
             False,
             f"NMBRS_DOMAIN={nmbrs.domain} but the token belongs to {environment.domain}; fix or unset NMBRS_DOMAIN",
         )
-    source = "NMBRS_DOMAIN" if nmbrs.domain else "discovered"
+    source = "configured" if nmbrs.domain else "discovered"
     return Check("SOAP domain", True, f"{environment.domain} ({source})")
 
 
