@@ -1,0 +1,45 @@
+"""Fixtures of the reliability suite: one reference pipeline, synced once without any fault.
+
+`reference` is a demo sandbox (seed 42) of this suite's own, with its own warehouse and Dagster
+instance, fully synced (Nmbrs, ERP files, dbt build). Its content hashes are what every faulty,
+interrupted or replayed run must end up equal to. Tests that write to it must leave it equal.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from tests.reliability.support import Pipeline, new_pipeline, record_figure, step_errors
+
+
+@dataclass
+class Reference:
+    pipeline: Pipeline
+    hashes: dict[str, tuple[int, str]]
+    seconds: float
+
+    @property
+    def sandbox(self):
+        return self.pipeline.sandbox
+
+
+@pytest.fixture(scope="session")
+def reference(make_database, tmp_path_factory):
+    from pipelines.sandbox.server import SandboxServer
+
+    sandbox = SandboxServer.start(scenario="demo", seed=42, host="127.0.0.1", port=0)
+    try:
+        pipeline = new_pipeline(make_database, tmp_path_factory.mktemp("reliability-home"), sandbox)
+        started = time.monotonic()
+        result = pipeline.sync()
+        seconds = time.monotonic() - started
+        assert result.success, step_errors(result)
+        hashes = pipeline.hashes()
+        record_figure("reference", seconds=round(seconds, 1), tables=len(hashes),
+                      rows=sum(rows for rows, _ in hashes.values()))
+        yield Reference(pipeline, hashes, seconds)
+    finally:
+        sandbox.stop()
