@@ -1,0 +1,195 @@
+"""Re-syncs after a correction replace only the changed company-year; faults retry to success or
+stop with a clear error and leave the partition as it was; nothing secret or personal leaks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+
+import dagster as dg
+import pytest
+from dagster._serdes import serialize_value
+
+from tests.extract.conftest import TABLE_KEYS, expected_partitions
+
+PARTITIONED = ("nmbrs.payroll_runs", "nmbrs.wage_components", "nmbrs.payslips", "nmbrs.source_coverage")
+PAYSLIP_REPORT = "soap:ReportService.Reports_GetPayslipByRunCompany_v2_Background"
+WAGE_REPORT = "soap:ReportService.Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background"
+
+
+@pytest.fixture(scope="module")
+def pipeline(make_pipeline):
+    """A rest+soap pipeline synced once with every logger at DEBUG; the captured text is kept."""
+    pipeline = make_pipeline("rest+soap")
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        result = pipeline.sync()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    assert result.success, [f"{s.name}: {s.error}" for s in result.failures]
+    pipeline.first_result = result
+    pipeline.debug_log = buffer.getvalue()
+    return pipeline
+
+
+def _run_ids(pipeline) -> dict[tuple[str, int, int], set[str]]:
+    found = {}
+    for table in PARTITIONED:
+        for cid, year, run_id in pipeline.query(f"select distinct company_id, year, _dagster_run_id from {table}"):  # noqa: S608
+            found.setdefault((table, cid, year), set()).add(run_id)
+    return found
+
+
+def _partition_hash(pipeline, table: str, company_id: int, year: int) -> list[tuple]:
+    return pipeline.query(
+        f"select * from {table} where company_id = %s and year = %s order by 1, 2, 3, 4, 5, 6",  # noqa: S608
+        (company_id, year),
+    )
+
+
+@pytest.mark.security
+def test_no_bsn_birth_date_or_secret_in_logs_event_log_or_tables(pipeline):
+    state = pipeline.sandbox.state
+    people = [e for c in state.world.companies() for e in state.world.employees(c.id)]
+    secrets = {pipeline.env[name] for name in ("NMBRS_TOKEN", "NMBRS_CLIENT_SECRET", "NMBRS_SUBSCRIPTION_KEY")}
+    for refresh_token, access_token in pipeline.query(
+        "select refresh_token, access_token from payroll_private.oauth_tokens"
+    ):
+        secrets |= {refresh_token, access_token}
+    secrets.discard(None)
+    forbidden = secrets | {p.bsn for p in people} | {p.birth_date.isoformat() for p in people}
+    assert len(forbidden) > len(people)
+
+    texts = {"debug log": pipeline.debug_log}
+    with pipeline.active(), dg.DagsterInstance.get() as instance:
+        for step in pipeline.first_result.steps:
+            texts[f"event log {step.name}"] = "\n".join(serialize_value(e) for e in instance.all_logs(step.run_id))
+    raw = pipeline.query(
+        "select string_agg(t::text, ' ') from (select * from nmbrs.employees) t"
+    )[0][0]
+    texts["nmbrs.employees"] = raw
+    assert "DEBUG" in pipeline.debug_log  # the capture did see debug output
+    for where, text in texts.items():
+        leaked = sorted(value for value in forbidden if value in text)
+        assert not leaked, f"{len(leaked)} secret/personal value(s) found in {where}"
+    assert pipeline.query("select count(*) from nmbrs_restricted.employee_personal") == [(0,)]
+    assert pipeline.query("select count(*), count(display_name) from nmbrs.employees")[0][0] == len(people)
+
+
+def test_correction_resync_replaces_only_that_partition(pipeline):
+    state = pipeline.sandbox.state
+    year = min(state.world.years(101))
+    before = _run_ids(pipeline)
+    old_runs = {n for (n,) in pipeline.query(
+        "select run_number from nmbrs.payslips where company_id = 101 and year = %s group by 1", (year,))}
+    correction = state.correct_period(101, year, 3)
+    state.counters.reset()
+
+    result = pipeline.sync()
+
+    assert result.success, [f"{s.name}: {s.error}" for s in result.failures]
+    after = _run_ids(pipeline)
+    changed = {key for key in after if after[key] != before.get(key)}
+    assert {(table, cid, y) for table, cid, y in changed} == {
+        ("nmbrs.payroll_runs", 101, year), ("nmbrs.wage_components", 101, year),
+        ("nmbrs.payslips", 101, year), ("nmbrs.source_coverage", 101, year),
+    }
+    # Payslips of the earlier runs were not fetched again: only the correction run's lines are new.
+    rewritten = {n for (n,) in pipeline.query(
+        "select distinct run_number from nmbrs.payslips where company_id = 101 and year = %s "
+        "and _dagster_run_id <> all(%s)", (year, list(before[("nmbrs.payslips", 101, year)])))}
+    assert rewritten == {correction.number} and correction.number not in old_runs
+    assert state.counters.calls[PAYSLIP_REPORT] == 1
+    assert state.counters.calls[WAGE_REPORT] == 1
+    truth = state.truth
+    for table in ("wage_components", "payslips"):
+        assert pipeline.partition_figures(f"nmbrs.{table}")[(101, year)] == expected_partitions(
+            truth, table, [101], [year])[(101, year)]
+
+
+def test_transient_faults_retry_to_success(pipeline):
+    state = pipeline.sandbox.state
+    year = max(state.world.years(102))
+    state.add_run(102, year)
+    state.faults.inject("rest:runs", "503")
+    state.faults.inject("soap:CompanyService.Run_GetList", "500")
+    state.faults.inject(PAYSLIP_REPORT, "task_error")
+    state.faults.inject("soap:ReportService.Reports_BackgroundTask_Result", "reset", after=1)
+    state.faults.inject("soap:ReportService.Reports_BackgroundTask_Result", "truncate", after=4)
+
+    result = pipeline.sync(companies=[102], since=year)
+
+    assert result.success, [f"{s.name}: {s.error}" for s in result.failures]
+    assert all(rule.exhausted for rule in state.faults.rules())
+    assert sum(step.retries for step in result.steps) >= 1  # the failed report task re-ran the step
+    for table in ("wage_components", "payslips"):
+        assert pipeline.partition_figures(f"nmbrs.{table}")[(102, year)] == expected_partitions(
+            state.truth, table, [102], [year])[(102, year)]
+    assert pipeline.duplicates("nmbrs.payslips") == 0
+    state.faults.clear()
+
+
+def _with_env(pipeline, **overrides):
+    from tests.extract.conftest import Pipeline
+
+    return Pipeline(pipeline.sandbox, {**pipeline.env, **overrides}, pipeline.database_url)
+
+
+def test_missing_permission_fails_fast_and_keeps_the_partition(pipeline):
+    from pipelines.sandbox.contract import ALL_OPERATIONS
+
+    state = pipeline.sandbox.state
+    year = max(state.world.years(103))
+    operation = "ReportService.Reports_GetPayslipByRunCompany_v2_Background"
+    token = state.add_token(ALL_OPERATIONS - {operation})
+    limited = _with_env(pipeline, NMBRS_TOKEN=token)
+    before = {table: _partition_hash(pipeline, table, 103, year) for table in PARTITIONED}
+    state.add_run(103, year)
+
+    result = limited.sync(companies=[103], since=year)
+
+    assert not result.success
+    (failure,) = result.failures
+    assert failure.partition == f"103|{year}"
+    assert operation in failure.error and "API user templates" in failure.error
+    assert failure.retries == 0  # a permission error is not retried
+    assert token not in failure.error and token not in (failure.error_detail or "")
+    assert {table: _partition_hash(pipeline, table, 103, year) for table in PARTITIONED} == before
+
+    healed = pipeline.sync(companies=[103], since=year)  # the full-permission token loads the new run
+    assert healed.success
+    assert pipeline.partition_figures("nmbrs.payslips")[(103, year)] == expected_partitions(
+        state.truth, "payslips", [103], [year])[(103, year)]
+
+
+def test_report_task_past_the_deadline_stops_with_a_clear_error(pipeline):
+    state = pipeline.sandbox.state
+    year = max(state.world.years(101))
+    impatient = _with_env(pipeline, NMBRS_REPORT_DEADLINE_SECONDS="2")
+    before = {table: _partition_hash(pipeline, table, 101, year) for table in PARTITIONED}
+    state.add_run(101, year)
+    state.faults.inject(PAYSLIP_REPORT, "task_slow", times=None, seconds=60)
+    try:
+        started = dt.datetime.now()
+        result = impatient.sync(companies=[101], since=year)
+    finally:
+        state.faults.clear()
+
+    assert not result.success
+    (failure,) = result.failures
+    assert "were not ready after 2 s" in failure.error and "NMBRS_REPORT_DEADLINE_SECONDS" in failure.error
+    assert (dt.datetime.now() - started).total_seconds() < 60
+    assert {table: _partition_hash(pipeline, table, 101, year) for table in PARTITIONED} == before
+
+
+def test_tables_have_no_duplicates_after_all_of_it(pipeline):
+    assert {table: pipeline.duplicates(table) for table in TABLE_KEYS} == dict.fromkeys(TABLE_KEYS, 0)
