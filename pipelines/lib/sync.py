@@ -113,6 +113,7 @@ def run_sync(
     say = progress or (lambda _message: None)
     started = time.monotonic()
     settings.prepare_environment()
+    _check_warehouse()
     if since is not None:
         _set_start_year(since)
 
@@ -155,6 +156,14 @@ def run_sync(
             result.steps.append(_execute(job, instance, "ERP files + dbt build", downstream, None, tags, {}, say))
     result.seconds = time.monotonic() - started
     return result
+
+
+def _check_warehouse() -> None:
+    """Fail at once with WarehouseUnavailable (host, port, database, the fix) when the database is
+    down, instead of a traceback after the Dagster instance's own connection retries."""
+    from pipelines.lib import warehouse
+
+    warehouse.connect(os.environ["PAYROLL_DATABASE_URL"]).close()
 
 
 def _set_start_year(since: int) -> None:
