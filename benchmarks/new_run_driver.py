@@ -18,6 +18,21 @@ JOB = "nmbrs_company_year_sync"
 DBT_STEP = "payroll_dbt"
 
 
+def _step_seconds(entries) -> dict[str, float]:
+    """Duration of each step, from the run's event log (start to success)."""
+    started: dict[str, float] = {}
+    steps: dict[str, float] = {}
+    for entry in entries:
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.is_step_start:
+            started[event.step_key] = entry.timestamp
+        elif event.is_step_success and event.step_key in started:
+            steps[event.step_key] = entry.timestamp - started[event.step_key]
+    return steps
+
+
 def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     cli.add_argument("--company", type=int, required=True)
@@ -41,18 +56,12 @@ def main() -> None:
             raise_on_error=False,
         )
         seconds = time.perf_counter() - start
-    if not outcome.success:
-        failure = outcome.get_run_failure_event()
-        raise SystemExit(
-            f"{JOB} for company {args.company}, year {args.year} failed: {failure and failure.message}"
-        )
-    steps: dict[str, float] = {}
-    started: dict[str, float] = {}
-    for event in outcome.all_events:
-        if event.is_step_start:
-            started[event.step_key] = event.timestamp
-        elif event.is_step_success and event.step_key in started:
-            steps[event.step_key] = event.timestamp - started[event.step_key]
+        if not outcome.success:
+            failure = outcome.get_run_failure_event()
+            raise SystemExit(
+                f"{JOB} for company {args.company}, year {args.year} failed: {failure and failure.message}"
+            )
+        steps = _step_seconds(instance.all_logs(outcome.run_id))
     dbt_seconds = sum(duration for key, duration in steps.items() if DBT_STEP in key)
     print(json.dumps({"seconds": seconds, "dbt_seconds": dbt_seconds, "steps": steps}))
 

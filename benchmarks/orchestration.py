@@ -10,6 +10,7 @@ sandbox's call counts are reported for both. The runs alternate order; the bette
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from benchmarks.harness import (
     run_measured,
 )
 
+SUMMARY_ROW = re.compile(r"^(?P<step>\S.*?)\s{2,}ok\s+.*?\s(?P<seconds>\d+(?:\.\d+)?)s$", re.M)
 PAYROLL = str(Path(sys.executable).with_name("payroll"))
 FINGERPRINT = {
     "nmbrs.companies": "count(*)",
@@ -34,7 +36,7 @@ FINGERPRINT = {
     "nmbrs.payroll_runs": "count(*)",
     "nmbrs.wage_components": "count(*) || ' / ' || sum(value)",
     "nmbrs.payslips": "count(*) || ' / ' || sum(value)",
-    "marts.fct_payroll_lines": "count(*) || ' / ' || sum(signed_amount)",
+    "marts.fct_payroll_lines": "count(*) || ' / ' || sum(amount)",
     "marts.payroll_gl_reconciliation": "count(*)",
 }
 
@@ -50,6 +52,23 @@ def _fingerprint(url: str) -> dict[str, str]:
             return found
     finally:
         conn.close()
+
+
+def _breakdown(stdout: str) -> dict[str, float]:
+    """Seconds per kind of step, from the summary table `payroll sync` prints (step … time)."""
+    found = {"reference": 0.0, "partitions": 0.0, "erp_dbt": 0.0}
+    count = 0
+    for match in SUMMARY_ROW.finditer(stdout):
+        step, seconds = match["step"], float(match["seconds"])
+        if step.startswith("company "):
+            found["partitions"] += seconds
+            count += 1
+        elif "dbt" in step:
+            found["erp_dbt"] += seconds
+        else:
+            found["reference"] += seconds
+    found["partition_count"] = count
+    return found
 
 
 def _calls(sandbox) -> int:
@@ -157,6 +176,29 @@ def run(ctx: BenchContext) -> Section:
         )
     )
     overhead = dagster["total"] - bare["total"]
+    steps = dagster["steps"]
+    inside = steps["reference"] + steps["partitions"] + steps["erp_dbt"]
+    section.tables.append(
+        Table(
+            ("where `payroll sync` spends its time", "seconds"),
+            [
+                ("reference assets run (environment, companies, employees)", fmt_seconds(steps["reference"])),
+                (
+                    f"{steps['partition_count']:.0f} company-year runs (sum; bare extraction in total: "
+                    f"{fmt_seconds(bare['extract'])})",
+                    fmt_seconds(steps["partitions"]),
+                ),
+                (
+                    f"ERP files + dbt build run (bare dbt build: {fmt_seconds(bare['dbt'])})",
+                    fmt_seconds(steps["erp_dbt"]),
+                ),
+                (
+                    "outside the runs: start-up, definitions, instance, summary",
+                    fmt_seconds(dagster["total"] - inside),
+                ),
+            ],
+        )
+    )
     section.notes.extend(
         [
             f"Orchestration overhead: {fmt_seconds(overhead)} per full demo sync "

@@ -88,7 +88,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     cli.add_argument("--lines", type=int, help="load: lines in the report (default 1,000,000)")
     cli.add_argument("--peer-lines", type=int, help="load: subset for to_sql and dlt (default 50,000)")
-    cli.add_argument("--companies", type=int, help="scale: companies (default 200)")
+    cli.add_argument(
+        "--companies", type=int, help="scale: companies (default 50; the issue's example is 200)"
+    )
     cli.add_argument("--employees", type=int, help="scale: employees per company (default 100)")
     cli.add_argument("--years", type=int, help="scale: years (default 2)")
     return cli.parse_args(argv)
@@ -112,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     sections = existing_sections(output) if output else {}
     failures = 0
     for key in selected:
+        load_before = os.getloadavg()[0]
         with tempfile.TemporaryDirectory(prefix=f"bench-{key}-") as workdir:
             ctx = BenchContext(quick=args.quick, admin_url=server_url, workdir=Path(workdir), options=options)
             ctx.log(f"benchmark {key}: start")
@@ -126,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             elapsed = ctx.log(f"benchmark {key}: done")
         section.notes.append(
-            f"Run {when}{' (--quick)' if args.quick else ''} on: {machine}; took {elapsed:.0f} s."
+            f"Run {when}{' (--quick)' if args.quick else ''} on: {machine}; took {elapsed:.0f} s; load average "
+            f"(1 min) {load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end on "
+            f"{os.cpu_count()} cores (other work shares this machine)."
         )
         text = section.markdown()
         print("\n" + text + "\n", flush=True)

@@ -74,3 +74,32 @@ def test_a_failing_benchmark_is_reported_and_fails_the_run(bench_server, tmp_pat
     assert run.main(["--quick", "--only", "parse", "--output", str(output)]) == 1
     assert "parse: FAILED" in output.read_text(encoding="utf-8")
     assert "ours read 9 lines" in output.read_text(encoding="utf-8")
+
+
+@pytest.mark.scale
+@pytest.mark.timeout(3600)
+def test_quick_pipeline_benchmarks_run_against_the_sandbox(bench_server, tmp_path):
+    """Incremental, orchestration and scale drive `payroll sync`, Dagster and dbt: minutes, not seconds."""
+    output = tmp_path / "RESULTS.md"
+
+    code = run.main(
+        [
+            "--quick",
+            "--only",
+            "incremental",
+            "--only",
+            "orchestration",
+            "--only",
+            "scale",
+            "--output",
+            str(output),
+        ]
+    )
+
+    text = output.read_text(encoding="utf-8")
+    assert code == 0, text
+    assert "FAILED" not in text
+    assert "new run with 5 years of history ÷ with none" in text
+    assert "Both warehouses ended with identical row counts and totals" in text
+    assert "API calls per company-year, big ÷ small size" in text
+    assert "peak RSS of the full sync (process tree)" in text
