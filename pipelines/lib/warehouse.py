@@ -319,8 +319,10 @@ def replace_partition(
         with conn.cursor() as cur:
             # Two loads of one partition at once (two sensors, a sensor and a sync) must not both
             # keep their rows: the second waits here until the first commits, then replaces it.
-            cur.execute("select pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
-                        (f"{schema}.{name}", _partition_lock_key(where)))
+            cur.execute(
+                "select pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
+                (f"{schema}.{name}", _partition_lock_key(where)),
+            )
             cur.execute(delete, list(where.values()))
             cur.copy_expert(copy.as_string(conn), source_file, size=1 << 18)
         conn.commit()
