@@ -92,9 +92,11 @@ def make_pipeline(make_database, tmp_path_factory):
 
     servers = []
 
-    def _make(mode: str, scenario: str = "demo", **knobs) -> Pipeline:
-        server = SandboxServer.start(scenario=scenario, seed=42, host="127.0.0.1", port=0, **knobs)
-        servers.append(server)
+    def _make(mode: str, scenario: str = "demo", sandbox=None, **knobs) -> Pipeline:
+        """With `sandbox`, a fresh warehouse for an existing sandbox (e.g. a reference run)."""
+        server = sandbox or SandboxServer.start(scenario=scenario, seed=42, host="127.0.0.1", port=0, **knobs)
+        if sandbox is None:
+            servers.append(server)
         url = make_database("payroll_extract")
         home = tmp_path_factory.mktemp(f"payroll-{mode.replace('+', '-')}")
         env = make_env(url, home, {**server.env_vars(), "NMBRS_SOURCE_MODE": mode})
