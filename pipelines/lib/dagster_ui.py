@@ -80,14 +80,16 @@ def run_foreground(command: Sequence[str]) -> int:
     Either way every process of the group is stopped before this returns the exit code.
     """
     process = start(command)
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # Installed explicitly: a process started in the background inherits an ignored SIGINT.
+    previous = {sig: signal.signal(sig, _raise_keyboard_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return process.wait()
     except KeyboardInterrupt:
         code = stop(process)
         return 0 if code in (0, -signal.SIGINT, None) else code
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if process.poll() is None:
             stop(process)
 
