@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -85,3 +86,41 @@ def test_removing_a_mapping_row_fails_completeness_and_stops_the_marts(clone, tm
         message = assets.describe_unmapped(assets.unmapped_components())
     assert message.startswith("3 wage component(s) have no GL mapping: company 101 code 4200")
     assert "mappings/wage_component_gl_mapping.csv" in message
+
+
+def test_seed_checks_catch_bad_statement_unknown_account_and_duplicates(clone, tmp_path):
+    project = copy_project(tmp_path)
+    mapping = project.parent / "mappings" / "wage_component_gl_mapping.csv"
+    mapping.write_text(
+        mapping.read_text()
+        .replace(",1000,Salaris,PL,4000,false,1", ",1000,Salaris,P&L,4000,false,1")
+        .replace(",9000,Nettoloon,BS,1600,false,-1", ",9000,Nettoloon,BS,1699,false,-1")
+        .replace(",4000,Loonheffing,BS,1500,false,-1", ",4000,Loonheffing,PL,1500,false,-1")
+        + ",4200,Sociale verzekeringen werknemer,BS,1500,false,-1\n"
+    )
+
+    result = run_dbt(project, clone.url, "build", "--select", "wage_component_gl_mapping")
+
+    assert result.returncode != 0
+    failed = set(re.findall(r" FAIL \d+ (\S+) ", result.stdout))
+    assert failed == {
+        "accepted_values_wage_component_gl_mapping_statement__PL__BS",
+        "relationships_wage_component_gl_mapping_gl_account__gl_account__ref_stg_erp__chart_of_accounts_",
+        "mapping_statement_matches_chart_wage_component_gl_mapping_",
+        "mapping_keys_unique_wage_component_gl_mapping_",
+    }
+
+
+def test_erp_sources_can_point_at_another_loaders_tables(tmp_path):
+    project = copy_project(tmp_path)
+    erp_vars = {"erp_schema": "finance_raw", "erp_chart_of_accounts_table": "coa", "erp_gl_movements_table": "gl"}
+    result = run_dbt(project, "postgresql://postgres@127.0.0.1:5432/unused", "ls", "--resource-type", "source",
+                     "--output", "json", "--output-keys", "unique_id relation_name", "--vars", json.dumps(erp_vars))
+    assert result.returncode == 0, result.stdout[-3000:]
+    relations = {
+        row["unique_id"]: row["relation_name"]
+        for row in (json.loads(line) for line in result.stdout.splitlines() if line.startswith("{"))
+    }
+    assert relations["source.payroll.erp.chart_of_accounts"].endswith('"finance_raw"."coa"')
+    assert relations["source.payroll.erp.gl_movements"].endswith('"finance_raw"."gl"')
+    assert relations["source.payroll.nmbrs.wage_components"].endswith('"nmbrs"."wage_components"')
