@@ -2,6 +2,7 @@
     grant it SELECT through the `grants` config, and this hook lets it into the marts schema only.
     Staging, intermediate, raw (nmbrs, nmbrs_restricted, erp) and payroll_private stay closed to it. -#}
 {% macro ensure_bi_role() %}
+    {%- do check_configured_identifiers() -%}
     {%- set role = var('bi_role') -%}
     do $$
     begin

@@ -1,0 +1,140 @@
+"""The security suite's pipeline: a demo sandbox with hostile names, synced once with DEBUG logging.
+
+`secured` holds everything the leak, access and injection tests read: the captured log text of the
+whole sync (root logger and zeep, urllib3, requests, dagster at DEBUG), the text of every Dagster
+event record of its runs, the exception texts of a sync made to fail, the secrets in play (SOAP
+token, client secret, subscription key, every access and refresh token the identity service
+issued) and the sandbox employees' BSNs and birth dates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.reliability.support import Pipeline, new_pipeline, step_errors
+
+HOSTILE_COMPANY = "Robert'); DROP TABLE nmbrs.companies; -- \\N \t \"x\" $$ ; select 1"
+HOSTILE_LAST_NAME = "O'Neil\"; delete from nmbrs.employees; --\\"
+DEBUG_LOGGERS = ("", "zeep", "zeep.transports", "urllib3", "requests", "dagster", "pipelines")
+
+
+@dataclass
+class Secured:
+    pipeline: Pipeline
+    logs: str
+    events: str
+    exceptions: str
+    secrets: dict[str, str]
+    bsns: set[str]
+    birth_dates: set[str]
+    hostile_company_id: int
+    hostile_employee: tuple[int, int]
+    run_ids: list[str] = field(default_factory=list)
+
+    @property
+    def sandbox(self):
+        return self.pipeline.sandbox
+
+
+@pytest.fixture(scope="session")
+def secured(make_database, tmp_path_factory):
+    from pipelines.sandbox.server import SandboxServer
+
+    sandbox = SandboxServer.start(scenario="demo", seed=42, host="127.0.0.1", port=0)
+    try:
+        hostile_company, hostile_employee = _make_names_hostile(sandbox)
+        pipeline = new_pipeline(make_database, tmp_path_factory.mktemp("security-home"), sandbox)
+        with capture_debug_logs() as captured:
+            result = pipeline.sync()
+            assert result.success, step_errors(result)
+            failed = _failing_sync(pipeline)
+        events, run_ids = _event_log_text(pipeline, [*result.steps, *failed.steps])
+        identity = sandbox.state.identity
+        from pipelines.lib.nmbrs.config import SANDBOX_CREDENTIALS
+
+        secrets = {f"{name}": value for name, value in SANDBOX_CREDENTIALS.items()
+                   if name in ("token", "client_secret", "subscription_key")}
+        for number, token in enumerate([*identity._access, *identity._refresh]):
+            secrets[f"oauth token #{number}"] = token
+        employees = [e for company in sandbox.state.world.companies()
+                     for e in sandbox.state.world.employees(company.id)]
+        exceptions = "\n".join(f"{step.error}\n{step.error_detail}" for step in failed.failures)
+        yield Secured(
+            pipeline=pipeline,
+            logs=captured.getvalue(),
+            events=events,
+            exceptions=exceptions,
+            secrets=secrets,
+            bsns={e.bsn for e in employees},
+            birth_dates={e.birth_date.isoformat() for e in employees},
+            hostile_company_id=hostile_company,
+            hostile_employee=hostile_employee,
+            run_ids=run_ids,
+        )
+    finally:
+        sandbox.stop()
+
+
+def _make_names_hostile(sandbox) -> tuple[int, tuple[int, int]]:
+    """Give company 103 and one of its employees names full of quotes, semicolons and COPY escapes."""
+    world = sandbox.state.world
+    company = world.company(103)
+    world._companies[103] = dataclasses.replace(company, name=HOSTILE_COMPANY)
+    employees = world.employees(103)
+    employees[0] = dataclasses.replace(employees[0], last_name=HOSTILE_LAST_NAME)
+    return 103, (103, employees[0].id)
+
+
+class capture_debug_logs:  # noqa: N801 - used as a context manager, reads like one
+    """Every logger at DEBUG into one buffer (zeep.transports included: the client must hold it at INFO)."""
+
+    def __enter__(self) -> io.StringIO:
+        self.buffer = io.StringIO()
+        self.handler = logging.StreamHandler(self.buffer)
+        self.handler.setLevel(logging.DEBUG)
+        self.handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.saved = {name: logging.getLogger(name).level for name in DEBUG_LOGGERS}
+        for name in DEBUG_LOGGERS:
+            logging.getLogger(name).setLevel(logging.DEBUG)
+        logging.getLogger().addHandler(self.handler)
+        return self.buffer
+
+    def __exit__(self, *exc) -> None:
+        logging.getLogger().removeHandler(self.handler)
+        for name, level in self.saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _failing_sync(pipeline: Pipeline):
+    """A sync through error paths: a connection reset on the company list (retried), then every REST
+    runs call refused with 401 (one refresh, then the partition fails with its traceback)."""
+    faults = pipeline.sandbox.state.faults
+    faults.inject("rest:companies", "reset")
+    faults.inject("rest:runs", "401", times=None)
+    try:
+        result = pipeline.sync(companies=[101], include_dbt=False, full_refresh=True)
+    finally:
+        faults.clear()
+    assert not result.success, "the failing sync was meant to fail"
+    return result
+
+
+def _event_log_text(pipeline: Pipeline, steps) -> tuple[str, list[str]]:
+    """The serialized text of every event record (messages, metadata, errors) of the sync's runs."""
+    import dagster as dg
+    from dagster._serdes import serialize_value
+
+    run_ids = [step.run_id for step in steps if step.run_id]
+    parts = []
+    with pipeline.active(), dg.DagsterInstance.get() as instance:
+        for run in instance.get_runs():
+            run_ids.append(run.run_id)
+            parts.append(serialize_value(run))
+            for entry in instance.all_logs(run.run_id):
+                parts.append(serialize_value(entry))
+    return "\n".join(parts), sorted(set(run_ids))

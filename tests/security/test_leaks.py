@@ -1,0 +1,62 @@
+"""Scenario 11: a full sync at DEBUG shows no secret, token, BSN or birth date anywhere we can read.
+
+Searched: the captured log text (root, zeep, zeep.transports, urllib3, requests, dagster at DEBUG),
+the serialized Dagster run and event records (messages, metadata, errors), and the exception texts
+(error and traceback) of a sync made to fail.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.reliability.support import record_figure
+
+pytestmark = pytest.mark.security
+
+NINE_DIGITS = re.compile(r"(?<!\d)\d{9}(?!\d)")
+
+
+def elfproef(number: str) -> bool:
+    """The BSN check: sum of digit × (9..2), minus the last digit, divisible by 11."""
+    digits = [int(d) for d in number]
+    total = sum(d * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - digits[8]
+    return total % 11 == 0 and number != "000000000"
+
+
+def _sources(secured) -> dict[str, str]:
+    return {"logs": secured.logs, "event log": secured.events, "exception texts": secured.exceptions}
+
+
+def test_the_captured_text_is_real(secured):
+    """Guards the other tests against searching nothing: every source holds what a sync writes."""
+    assert "DEBUG" in secured.logs and "urllib3" in secured.logs
+    assert "nmbrs/wage_components" in secured.events and "ASSET_MATERIALIZATION" in secured.events
+    assert "run `payroll connect` again" in secured.exceptions and 'File "' in secured.exceptions
+    assert len(secured.secrets) >= 5 and len(secured.bsns) >= 18
+
+
+def test_no_secret_or_token_appears(secured):
+    found = [f"{name} in {where}" for where, text in _sources(secured).items()
+             for name, value in secured.secrets.items() if value in text]
+    assert found == []
+
+
+def test_no_bsn_or_birth_date_appears(secured):
+    found = []
+    for where, text in _sources(secured).items():
+        found += [f"a sandbox BSN in {where}" for bsn in secured.bsns if bsn in text]
+        found += [f"birth date {day} in {where}" for day in secured.birth_dates if day in text]
+        shaped = {n for n in NINE_DIGITS.findall(text) if elfproef(n)}
+        found += [f"BSN-shaped {n[:2]}******* in {where}" for n in sorted(shaped)]
+    assert found == []
+    record_figure(
+        "11_secrets_pii_leak",
+        characters_searched=sum(len(text) for text in _sources(secured).values()),
+        secrets_searched=len(secured.secrets),
+        bsns_searched=len(secured.bsns),
+        birth_dates_searched=len(secured.birth_dates),
+        runs_searched=len(secured.run_ids),
+        found=0,
+    )
