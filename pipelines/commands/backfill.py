@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
 import sys
 
 import click
@@ -13,8 +14,23 @@ from pipelines.lib import dagster_ui, demo, settings
 DEFAULT_TIMEOUT_SECONDS = 3600
 
 
-def _daemon_command() -> list[str]:
-    return [sys.executable, "-m", "dagster._daemon", "run", "-w", str(dagster_ui.WORKSPACE_YAML)]
+def _start_daemon() -> subprocess.Popen:
+    """A dagster-daemon for this backfill only: sensors and schedules stay off in it (PAYROLL_AUTOMATION)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "dagster._daemon", "run", "-w", str(dagster_ui.WORKSPACE_YAML)],
+        cwd=settings.PROJECT_ROOT,
+        env={**os.environ, "PAYROLL_AUTOMATION": "off"},
+        start_new_session=True,
+    )
+
+
+def _connect_local_sandbox() -> None:
+    """Against a local sandbox (not demo mode, which demo_sandbox_if_needed covers) connect REST first."""
+    from pipelines.lib.nmbrs.config import NmbrsSettings, is_local_url
+
+    nmbrs = NmbrsSettings.from_env()
+    if nmbrs.uses_rest and not nmbrs.demo and is_local_url(nmbrs.identity_url):
+        demo.ensure_sandbox_connection(nmbrs, echo=click.echo)
 
 
 def _first_year(since: int | None) -> int:
@@ -70,6 +86,7 @@ def command(since: int | None, wait: bool, timeout: int) -> None:
 
     years = [int(year) for year in payroll_years() if int(year) >= first]
     with demo.demo_sandbox_if_needed(echo=click.echo), dg.DagsterInstance.get() as instance:
+        _connect_local_sandbox()
         apply_pool_size(instance, AutomationSettings.from_env().nmbrs_pool_size)
         companies = register_companies(instance)
         backfill_id = first_import.submit_first_import(
@@ -87,8 +104,7 @@ def command(since: int | None, wait: bool, timeout: int) -> None:
         daemon = None
         if not daemon_running:
             click.echo("starting a dagster-daemon for this backfill (it stops when the backfill ends)")
-            os.environ["PAYROLL_AUTOMATION"] = "off"
-            daemon = dagster_ui.start(_daemon_command())
+            daemon = _start_daemon()
         try:
             result = first_import.wait_for(
                 instance, backfill_id, timeout, report=lambda p: click.echo(p.line())
