@@ -48,8 +48,8 @@ def _fetch(url: str, statement: str, params: tuple = ()) -> tuple:
 def run(ctx: BenchContext) -> Section:
     from pipelines.sandbox.server import SandboxServer
 
-    companies = 1 if ctx.quick else 10
-    employees = 2 if ctx.quick else 40
+    companies = 1 if ctx.quick else 3
+    employees = 2 if ctx.quick else 100
     repeats = 1 if ctx.quick else 2
     year = dt.date.today().year
     as_of = dt.date(year, 7, 15)
