@@ -193,3 +193,25 @@ def test_report_task_past_the_deadline_stops_with_a_clear_error(pipeline):
 
 def test_tables_have_no_duplicates_after_all_of_it(pipeline):
     assert {table: pipeline.duplicates(table) for table in TABLE_KEYS} == dict.fromkeys(TABLE_KEYS, 0)
+
+
+@pytest.mark.security
+def test_personal_data_only_on_opt_in_and_only_in_the_restricted_schema(pipeline):
+    state = pipeline.sandbox.state
+    people = {(e.company_id, e.id): e for c in state.world.companies() for e in state.world.employees(c.id)}
+    year = max(state.world.years(103))
+
+    opted_in = _with_env(pipeline, PAYROLL_STORE_PERSONAL_DATA="true").sync(companies=[103], since=year)
+
+    assert opted_in.success
+    stored = pipeline.query("select company_id, employee_id, bsn, birth_date from nmbrs_restricted.employee_personal")
+    assert {(c, e): (bsn, born) for c, e, bsn, born in stored} == {
+        key: (p.bsn, p.birth_date) for key, p in people.items()}
+    columns = {name for (name,) in pipeline.query(
+        "select column_name from information_schema.columns where table_schema = 'nmbrs'")}
+    assert not columns & {"bsn", "birth_date", "birthday", "email_work"}
+
+    opted_out = pipeline.sync(companies=[103], since=year)
+
+    assert opted_out.success
+    assert pipeline.query("select count(*) from nmbrs_restricted.employee_personal") == [(0,)]
