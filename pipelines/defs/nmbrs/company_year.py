@@ -168,7 +168,12 @@ def load_company_year(
 
 def _load_report(session: NmbrsSession, task_id: str, kind: str, run: RunInfo | None, drift: DriftRecorder,
                  load: Callable[[Iterator[ReportLine]], int]) -> int:
-    rows, found = session.load_report(task_id, load, kind=kind, run_id=run.run_id if run else None)
+    try:
+        rows, found = session.load_report(task_id, load, kind=kind, run_id=run.run_id if run else None)
+    except warehouse.WarehouseLoadError as exc:
+        if isinstance(exc.__cause__, ReportContentError):  # bad content: a retry fetches the same report
+            raise ReportContentError(str(exc)) from exc
+        raise
     for element, occurrences in found.as_dict().items():
         drift.record(element, occurrences)
     return rows

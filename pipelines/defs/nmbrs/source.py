@@ -14,10 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 from pipelines.defs.nmbrs.tables import EnvironmentRow
-from pipelines.lib.nmbrs.config import NmbrsSettings
+from pipelines.lib.nmbrs.config import NmbrsSettings, is_local_url
 from pipelines.lib.nmbrs.errors import NmbrsError
 from pipelines.lib.nmbrs.records import Company, Employee, PersonalData, RunInfo, WageComponent
 from pipelines.lib.nmbrs.reports import DriftRecorder, ReportLine
+
+LOCAL_POLL = (0.2, 2.0)  # first wait and longest wait between polls of report tasks (seconds)
+REMOTE_POLL = (5.0, 60.0)
 
 
 class MissingRunError(NmbrsError):
@@ -62,7 +65,9 @@ class NmbrsSession:
         if self._soap is None:
             from pipelines.lib.nmbrs.soap import NmbrsSoapClient
 
-            self._soap = NmbrsSoapClient(self.settings)
+            # The local sandbox finishes tasks in well under a second; real Nmbrs gets the 5 s backoff.
+            local = is_local_url(self.settings.soap_url)
+            self._soap = NmbrsSoapClient(self.settings, poll_interval=LOCAL_POLL if local else REMOTE_POLL)
         return self._soap
 
     @property

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from pipelines.defs.nmbrs.source import NmbrsSession
-from pipelines.lib.nmbrs.errors import NmbrsError
+from pipelines.lib.nmbrs.errors import NmbrsError, ReportTaskError
 from pipelines.lib.settings import ConfigurationError
 
 
@@ -36,7 +36,7 @@ def api_step(context: dg.AssetExecutionContext, what: str, nmbrs) -> Iterator[St
     except ConfigurationError as exc:
         raise dg.Failure(description=f"{what}: {exc}", allow_retries=False) from exc
     except NmbrsError as exc:
-        if exc.retryable:
+        if exc.retryable or isinstance(exc, ReportTaskError):  # a new task usually succeeds
             context.log.warning(f"{what}: {exc} (will be retried)")
             raise
         raise dg.Failure(description=f"{what}: {exc}", allow_retries=False) from exc
