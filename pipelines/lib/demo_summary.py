@@ -28,6 +28,7 @@ class CompanyLoad:
 
 @dataclass(frozen=True)
 class Difference:
+    company_id: int
     company: str
     year: int
     month: int
@@ -124,7 +125,7 @@ def _reconciliation(cur, summary: DemoSummary) -> None:
     summary.reconciliation = {status: count for status, count in cur.fetchall()}
     cur.execute(
         """
-        select coalesce(company_name, company_id::text), year, month, statement, gl_account, gl_account_name,
+        select company_id, coalesce(company_name, company_id::text), year, month, statement, gl_account, gl_account_name,
                payroll_amount, erp_amount, difference, status
         from marts.payroll_gl_reconciliation
         where status <> 'matched'
