@@ -2,15 +2,19 @@
     period × employee × code, for the company-years whose payslips were loaded and whose report came
     from SOAP (complete coverage). Lists every disagreement between the two Nmbrs sources. -#}
 {% test payslips_match_period_report(model) %}
-with payslip_totals as (
+with payslip_lines as (
+    select * from {{ model }}
+),
+
+payslip_totals as (
     select company_id, year, period, employee_id, wage_component_code, sum(amount) as payslip_amount
-    from {{ model }}
+    from payslip_lines
     group by company_id, year, period, employee_id, wage_component_code
 ),
 
 compared_years as (
     select distinct payslips.company_id, payslips.year
-    from {{ model }} as payslips
+    from payslip_lines as payslips
     where not exists (
         select 1 from {{ ref('stg_nmbrs__source_coverage') }} as coverage
         where coverage.company_id = payslips.company_id

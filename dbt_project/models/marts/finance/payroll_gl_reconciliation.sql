@@ -45,6 +45,7 @@ company_months as (
         min(calendar_year * 12 + calendar_month - 1) as first_month_index,
         max(calendar_year * 12 + calendar_month - 1) as last_month_index
     from payroll_lines
+    where company_id in (select company_id from companies)
     group by company_id
 ),
 
