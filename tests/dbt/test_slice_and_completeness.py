@@ -6,6 +6,7 @@ import json
 import re
 from decimal import Decimal
 
+import dagster as dg
 import pytest
 
 from pipelines.defs.dbt import assets
@@ -84,8 +85,15 @@ def test_removing_a_mapping_row_fails_completeness_and_stops_the_marts(clone, tm
 
     with temporary_env({"PAYROLL_DATABASE_URL": clone.url}):
         message = assets.describe_unmapped(assets.unmapped_components())
+        check = assets._with_unmapped_listed(dg.AssetCheckResult(
+            passed=False, asset_key=dg.AssetKey("unmapped_wage_components"),
+            check_name="wage_components_are_all_mapped_unmapped_wage_components_", metadata={"rows": 3},
+        ))
     assert message.startswith("3 wage component(s) have no GL mapping: company 101 code 4200")
     assert "mappings/wage_component_gl_mapping.csv" in message
+    assert check.description == message and not check.passed
+    assert check.metadata["unmapped_count"].value == 3
+    assert "company 103, code 4200: Sociale verzekeringen werknemer" in check.metadata["unmapped"].value
 
 
 def test_seed_checks_catch_bad_statement_unknown_account_and_duplicates(clone, tmp_path):
