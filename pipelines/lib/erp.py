@@ -46,8 +46,19 @@ class Movement:
     amount: Decimal
 
 
-def erp_dir() -> Path:
-    """PAYROLL_ERP_DIR, or the sandbox's demo ERP files (written into the state folder if needed)."""
+NO_ERP_WARNING = (
+    "PAYROLL_ERP_DIR is not set and Nmbrs is not the local sandbox, so no ERP files are loaded: the "
+    "reconciliation shows every payroll account as missing_in_erp. Fix: set PAYROLL_ERP_DIR to the folder "
+    f"holding {CHART_FILE} and {MOVEMENTS_FILE}, or point the dbt vars erp_* at your ERP tables"
+)
+
+
+def erp_dir() -> Path | None:
+    """PAYROLL_ERP_DIR; when unset, the sandbox's demo files if Nmbrs is the sandbox, else None.
+
+    A real Nmbrs connection never falls back to the demo ERP: fake GL movements would reconcile
+    against real payroll. None means "no ERP files": the import loads empty tables and warns.
+    """
     configured = os.environ.get("PAYROLL_ERP_DIR", "").strip()
     if configured:
         path = Path(configured).expanduser()
@@ -57,9 +68,20 @@ def erp_dir() -> Path:
                 f"{CHART_FILE} and {MOVEMENTS_FILE}, or unset it to use the sandbox's demo files"
             )
         return path
+    if not _nmbrs_is_sandbox():
+        return None
     from pipelines.sandbox.erp import ensure_demo_erp_files
 
     return ensure_demo_erp_files()
+
+
+def _nmbrs_is_sandbox() -> bool:
+    from pipelines.lib.nmbrs.config import NmbrsSettings, is_local_url
+
+    nmbrs = NmbrsSettings.from_env()
+    urls = [nmbrs.soap_url] if nmbrs.soap_configured else []
+    urls += [nmbrs.rest_url, nmbrs.identity_url] if nmbrs.rest_configured else []
+    return nmbrs.demo or all(is_local_url(url) for url in urls)
 
 
 def read_chart_of_accounts(path: Path) -> list[Account]:
@@ -69,13 +91,19 @@ def read_chart_of_accounts(path: Path) -> list[Account]:
         cell = _Cell(path, line)
         account = cell.text(row, "account")
         if account in first_line:
-            raise cell.error("account", f"account {account!r} is listed twice (first on line {first_line[account]})",
-                             "keep one row per account")
+            raise cell.error(
+                "account",
+                f"account {account!r} is listed twice (first on line {first_line[account]})",
+                "keep one row per account",
+            )
         first_line[account] = line
         statement = cell.text(row, "statement").upper()
         if statement not in STATEMENTS:
-            raise cell.error("statement", f"statement {row['statement']!r} is not PL or BS",
-                             "use PL for profit and loss accounts, BS for balance sheet accounts")
+            raise cell.error(
+                "statement",
+                f"statement {row['statement']!r} is not PL or BS",
+                "use PL for profit and loss accounts, BS for balance sheet accounts",
+            )
         accounts.append(Account(account, row["name"].strip(), statement))
     return accounts
 
@@ -92,7 +120,9 @@ def read_gl_movements(path: Path) -> list[Movement]:
             raise cell.error("month", f"month {month} is not a month number", "use 1 to 12")
         amount = cell.parse(row, "amount", Decimal, "a number with a dot as decimal separator, e.g. -1234.56")
         if not amount.is_finite():
-            raise cell.error("amount", f"{row['amount']!r} is not a finite amount", "write the amount in euro")
+            raise cell.error(
+                "amount", f"{row['amount']!r} is not a finite amount", "write the amount in euro"
+            )
         movements.append(Movement(cell.text(row, "entity"), cell.text(row, "account"), year, month, amount))
     return movements
 
@@ -128,8 +158,10 @@ def _check_header(path: Path, header: list[str], expected: tuple[str, ...]) -> N
                 f"Fix: use exactly the columns {', '.join(expected)}"
             )
         if header.index(name) != index - 1:
-            raise ErpFileError(f"{path.name}, line 1, column {index} ({name!r}): duplicate column. "
-                               "Fix: keep one column of each name")
+            raise ErpFileError(
+                f"{path.name}, line 1, column {index} ({name!r}): duplicate column. "
+                "Fix: keep one column of each name"
+            )
     missing = [name for name in expected if name not in header]
     if missing:
         raise ErpFileError(

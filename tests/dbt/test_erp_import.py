@@ -28,21 +28,46 @@ def _write(folder: Path, chart: str = CHART, movements: str = MOVEMENTS) -> Path
 @pytest.mark.parametrize(
     ("file", "content", "message"),
     [
-        (erp.CHART_FILE, "account,name,statement,owner\n4000,Salarissen,PL,x\n",
-         "chart_of_accounts.csv, line 1, column 4 ('owner'): unknown column"),
-        (erp.CHART_FILE, "account,name\n4000,Salarissen\n", "chart_of_accounts.csv, line 1: missing column(s) statement"),
-        (erp.CHART_FILE, CHART + "4100,Sociale lasten,P&L\n",
-         "chart_of_accounts.csv, line 4, column 'statement': statement 'P&L' is not PL or BS"),
-        (erp.CHART_FILE, CHART + "4000,Salarissen,PL\n",
-         "chart_of_accounts.csv, line 4, column 'account': account '4000' is listed twice (first on line 2)"),
-        (erp.MOVEMENTS_FILE, MOVEMENTS + "NL01,4000,2025,1,12.3x\n",
-         "gl_movements.csv, line 4, column 'amount': '12.3x' is not a number"),
-        (erp.MOVEMENTS_FILE, MOVEMENTS + "NL01,4000,2025,13,10.00\n",
-         "gl_movements.csv, line 4, column 'month': month 13 is not a month number"),
-        (erp.MOVEMENTS_FILE, MOVEMENTS + "NL01,4000,2025,June,10.00\n",
-         "gl_movements.csv, line 4, column 'month': 'June' is not a month number 1 to 12"),
-        (erp.MOVEMENTS_FILE, MOVEMENTS + "NL01,,2025,1,10.00\n",
-         "gl_movements.csv, line 4, column 'account': empty value"),
+        (
+            erp.CHART_FILE,
+            "account,name,statement,owner\n4000,Salarissen,PL,x\n",
+            "chart_of_accounts.csv, line 1, column 4 ('owner'): unknown column",
+        ),
+        (
+            erp.CHART_FILE,
+            "account,name\n4000,Salarissen\n",
+            "chart_of_accounts.csv, line 1: missing column(s) statement",
+        ),
+        (
+            erp.CHART_FILE,
+            CHART + "4100,Sociale lasten,P&L\n",
+            "chart_of_accounts.csv, line 4, column 'statement': statement 'P&L' is not PL or BS",
+        ),
+        (
+            erp.CHART_FILE,
+            CHART + "4000,Salarissen,PL\n",
+            "chart_of_accounts.csv, line 4, column 'account': account '4000' is listed twice (first on line 2)",
+        ),
+        (
+            erp.MOVEMENTS_FILE,
+            MOVEMENTS + "NL01,4000,2025,1,12.3x\n",
+            "gl_movements.csv, line 4, column 'amount': '12.3x' is not a number",
+        ),
+        (
+            erp.MOVEMENTS_FILE,
+            MOVEMENTS + "NL01,4000,2025,13,10.00\n",
+            "gl_movements.csv, line 4, column 'month': month 13 is not a month number",
+        ),
+        (
+            erp.MOVEMENTS_FILE,
+            MOVEMENTS + "NL01,4000,2025,June,10.00\n",
+            "gl_movements.csv, line 4, column 'month': 'June' is not a month number 1 to 12",
+        ),
+        (
+            erp.MOVEMENTS_FILE,
+            MOVEMENTS + "NL01,,2025,1,10.00\n",
+            "gl_movements.csv, line 4, column 'account': empty value",
+        ),
     ],
 )
 def test_bad_files_name_file_line_and_column(tmp_path, file, content, message):
@@ -94,4 +119,31 @@ def test_demo_files_are_the_default_and_a_bad_file_keeps_the_loaded_rows(make_da
             cur.execute("select statement, count(*) from erp.chart_of_accounts group by 1 order by 1")
             assert cur.fetchall() == [("BS", 4), ("PL", 6)]
     finally:
+        conn.close()
+
+
+def test_a_real_nmbrs_connection_never_reconciles_against_the_demo_erp(make_database, tmp_path):
+    """Without PAYROLL_ERP_DIR, only the sandbox gets demo ERP files; real Nmbrs gets an empty ERP side and a warning."""
+    url = make_database("payroll_erp_real")
+    env = make_env(
+        url,
+        tmp_path / "home",
+        {"NMBRS_USERNAME": "finance@example.nl", "NMBRS_TOKEN": "t", "NMBRS_DOMAIN": "example"},
+    )
+    env["PAYROLL_ERP_DIR"] = None
+    with temporary_env(env):
+        settings.prepare_environment(start_embedded=False)
+        assert erp.erp_dir() is None
+        result = dg.materialize([chart_of_accounts, gl_movements])
+        assert result.success
+        for materialization in result.asset_materializations_for_node("gl_movements") + (
+            result.asset_materializations_for_node("chart_of_accounts")
+        ):
+            assert materialization.metadata["file"].value == "none (PAYROLL_ERP_DIR not set)"
+        conn = psycopg2.connect(url)
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "select (select count(*) from erp.chart_of_accounts), (select count(*) from erp.gl_movements)"
+            )
+            assert cur.fetchone() == (0, 0)
         conn.close()

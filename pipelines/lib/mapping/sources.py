@@ -100,7 +100,10 @@ def chart_file_reference(path: Path | None) -> tuple[dict[str, Account] | None, 
     label = None
     try:
         if path is None:
-            path = erp.erp_dir() / erp.CHART_FILE
+            folder = erp.erp_dir()
+            if folder is None:
+                return None, None, [Problem(FORMAT, erp.NO_ERP_WARNING)]
+            path = folder / erp.CHART_FILE
             if not os.environ.get("PAYROLL_ERP_DIR", "").strip():
                 label = f"{display_path(path)}, the demo ERP (PAYROLL_ERP_DIR is not set)"
         accounts = erp.read_chart_of_accounts(path)
