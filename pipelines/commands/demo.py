@@ -6,7 +6,6 @@ import contextlib
 import os
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,8 +40,7 @@ def command() -> None:
             "for the demo, or use `payroll sync` for your own Nmbrs"
         )
     click.echo("[1/4] database: starting or reusing ...")
-    # pgserver's platformdirs complains about the runtime folder's mode; it is harmless here.
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    demo.quiet_runtime_dir_warning()
     settings.prepare_environment()
     click.echo(f"[1/4] database: {_describe_database()}")
     click.echo("[2/4] Nmbrs sandbox and REST connection")

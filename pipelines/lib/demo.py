@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import os
 import socket
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -37,6 +38,11 @@ PROBE_TIMEOUT_SECONDS = 3
 class SandboxHandle:
     url: str
     started_here: bool
+
+
+def quiet_runtime_dir_warning() -> None:
+    """pgserver's platformdirs warns that the embedded database's runtime folder is not mode 0700; harmless."""
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 
 def sandbox_port() -> int:
