@@ -183,8 +183,11 @@ def run_measured(
 ) -> ProcessRun:
     """Run a command; return its wall time and peak memory.
 
-    `max_rss_mb` is the kernel's peak resident set of the largest single process in the tree
-    (wait4 rusage); `peak_tree_mb` is the largest sum over the whole process tree, sampled at 20 Hz.
+    `max_rss_mb` is the largest peak resident set (VmHWM) of any single process in the tree;
+    `peak_tree_mb` is the largest sum of resident sets over the whole tree. Both come from sampling
+    /proc at 20 Hz; VmHWM is the kernel's own high-water mark of each process, so short spikes
+    between samples still count. (ru_maxrss is not used: after fork and exec it starts from the
+    parent's high-water mark, which is the benchmark's, not the child's.)
     """
     token = uuid.uuid4().hex[:8]
     out_path, err_path = workdir / f"proc-{token}.out", workdir / f"proc-{token}.err"
@@ -199,15 +202,18 @@ def run_measured(
         )
         sampler = _TreeSampler(proc.pid)
         sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        sampler.stop()
+        try:
+            proc.wait()
+        finally:
+            seconds = time.perf_counter() - start
+            sampler.stop()
+            if proc.poll() is None:  # interrupted: leave no process of ours behind
+                _kill_tree(proc.pid)
     result = ProcessRun(
         returncode=proc.returncode,
         seconds=seconds,
-        max_rss_mb=usage.ru_maxrss / 1024,
-        peak_tree_mb=sampler.peak_bytes / 2**20,
+        max_rss_mb=sampler.peak_single_bytes / 2**20,
+        peak_tree_mb=sampler.peak_tree_bytes / 2**20,
         stdout=out_path.read_text(errors="replace"),
         stderr=err_path.read_text(errors="replace"),
     )
@@ -216,12 +222,35 @@ def run_measured(
     return result
 
 
+def _kill_tree(pid: int) -> None:
+    with contextlib.suppress(psutil.NoSuchProcess):
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(processes, timeout=10)
+
+
+def peak_rss_bytes(pid: int | str = "self") -> int:
+    """The kernel's high-water mark of a process's resident set (VmHWM), in bytes; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return 0
+
+
 class _TreeSampler(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self._pid = pid
         self._done = threading.Event()
-        self.peak_bytes = 0
+        self.peak_tree_bytes = 0
+        self.peak_single_bytes = 0
 
     def run(self) -> None:
         try:
@@ -237,7 +266,8 @@ class _TreeSampler(threading.Thread):
             for process in processes:
                 with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                     total += process.memory_info().rss
-            self.peak_bytes = max(self.peak_bytes, total)
+                    self.peak_single_bytes = max(self.peak_single_bytes, peak_rss_bytes(process.pid))
+            self.peak_tree_bytes = max(self.peak_tree_bytes, total)
             self._done.wait(0.05)
 
     def stop(self) -> None:

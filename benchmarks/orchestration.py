@@ -87,6 +87,7 @@ def _with_dagster(ctx: BenchContext, sandbox, nmbrs: dict[str, str], label: str)
             "rss": sync.max_rss_mb,
             "calls": _calls(sandbox),
             "rows": _fingerprint(url),
+            "steps": _breakdown(sync.stdout),
         }
 
 

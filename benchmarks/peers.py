@@ -10,6 +10,7 @@ All keep amounts exact (Decimal in Python, numeric in PostgreSQL).
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -110,6 +111,7 @@ def load_with_dlt(
     loader_file_format: str | None,
 ) -> None:
     """dlt with its postgres destination: extract, normalize and load into `dataset.wage_components`."""
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")  # no usage reports from a benchmark
     import dlt
 
     @dlt.resource(

@@ -1,7 +1,7 @@
 """Benchmark 2: report parsing, lines/s and peak RSS, ours against plain lxml iterparse.
 
 Each (parser, size) runs in its own child process (`python -m benchmarks.report_parsing --child …`),
-so that its peak RSS (the kernel's ru_maxrss) belongs to that parse alone. The child also reports
+so that its peak RSS (the kernel's VmHWM high-water mark) belongs to that parse alone. The child also reports
 its RSS before parsing (interpreter + imports) and the exact total of the values it read, which
 must equal the generator's total to the cent.
 Target: peak RSS at 1M lines ≤ 1.5× at 10k lines.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +24,7 @@ from benchmarks.harness import (
     Target,
     fmt_rate,
     fmt_ratio,
+    peak_rss_bytes,
     python_module,
     rate,
     run_measured,
@@ -68,7 +68,7 @@ def child_main(parser: str, path: Path) -> None:
     start = time.perf_counter()
     count, total = parse(path)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss_bytes()
     print(
         json.dumps(
             {"lines": count, "total": str(total), "seconds": seconds, "baseline": baseline, "peak": peak}
@@ -140,7 +140,7 @@ def run(ctx: BenchContext) -> Section:
         )
     )
     section.notes.append(
-        "Each parse runs in a fresh child process; peak RSS is its ru_maxrss, the baseline its RSS after "
+        "Each parse runs in a fresh child process; peak RSS is its VmHWM (the kernel's high-water mark), the baseline its RSS after "
         "imports and before parsing. Every parser's line count and value total equal the generator's, to the cent."
     )
     section.notes.append(

@@ -89,7 +89,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--lines", type=int, help="load: lines in the report (default 1,000,000)")
     cli.add_argument("--peer-lines", type=int, help="load: subset for to_sql and dlt (default 50,000)")
     cli.add_argument(
-        "--companies", type=int, help="scale: companies (default 40; the issue's example is 200)"
+        "--companies", type=int, help="scale: companies (default 20; the issue's example is 200)"
     )
     cli.add_argument("--employees", type=int, help="scale: employees per company (default 100)")
     cli.add_argument("--years", type=int, help="scale: years (default 2)")
