@@ -299,7 +299,7 @@ def _read_outcome(outcome: dg.ExecuteInProcessResult, step: StepResult) -> None:
         if event.is_step_failure and step.error is None:
             data = event.step_failure_data
             user = data.user_failure_data
-            step.error = user.description if user is not None and user.description else data.error.message.strip()
+            step.error = user.description if user is not None and user.description else _error_text(data.error)
             step.error_detail = data.error.to_string()
     for event in outcome.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
@@ -320,6 +320,15 @@ def _read_outcome(outcome: dg.ExecuteInProcessResult, step: StepResult) -> None:
     if not step.success and step.error is None:
         failure = outcome.get_run_failure_event()
         step.error = failure.message if failure is not None else "the run failed"
+
+
+def _error_text(error) -> str:
+    """The step's error; for a step that used up its retries, the error of its last attempt (Dagster's
+    own text is only "Exceeded max_retries of N")."""
+    text = error.message.strip()
+    if text.startswith("Exceeded max_retries") and error.cause is not None:
+        return f"{error.cause.message.strip()} ({text.lower().replace('exceeded', 'after')})"
+    return text
 
 
 def recover_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:

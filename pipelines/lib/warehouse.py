@@ -215,11 +215,19 @@ class CopySource(io.TextIOBase):
         self._template: str | None = None
         self._tabs = 0
         self.count = 0
+        self.error: BaseException | None = None
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> str:
+        try:
+            return self._read(size)
+        except BaseException as exc:  # psycopg2 keeps only its text: keep the exception for the caller
+            self.error = exc
+            raise
+
+    def _read(self, size: int) -> str:
         want = size if size and size > 0 else 1 << 20
         parts = [self._buffer]
         have = len(self._buffer)
@@ -328,16 +336,14 @@ def replace_partition(
         conn.commit()
     except BaseException as exc:
         rollback_quietly(conn)
-        if isinstance(exc, psycopg2.Error):
-            reason = safe_db_error(exc)
-        elif isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise
-        else:
-            reason = f"{type(exc).__name__}: {exc}"
+        cause = source_file.error or exc  # an error of the rows (a broken download, bad content)
+        if isinstance(cause, KeyboardInterrupt | SystemExit):
+            raise cause from None
+        reason = safe_db_error(cause) if isinstance(cause, psycopg2.Error) else f"{type(cause).__name__}: {cause}"
         raise WarehouseLoadError(
             f"loading {schema}.{name} partition ({_describe(where)}) failed and was rolled back; "
             f"the previous rows are kept. Cause: {reason}"
-        ) from exc
+        ) from cause
     return source_file.count
 
 
