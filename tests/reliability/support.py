@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -112,6 +113,16 @@ class Pipeline:
     def query(self, statement: str | sql.Composable, params: tuple = ()) -> list[tuple]:
         return query(self.database_url, statement, params)
 
+    def execute(self, statement: str | sql.Composable, params: tuple = ()) -> int:
+        """Run a statement and commit; the number of rows it touched."""
+        conn = psycopg2.connect(self.database_url)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(statement, params)
+                return cur.rowcount
+        finally:
+            conn.close()
+
     def subprocess_env(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith(("NMBRS_", "DAGSTER_"))}
         env.update({key: value for key, value in self.env.items() if value is not None})
@@ -119,6 +130,26 @@ class Pipeline:
             if value is None:
                 env.pop(key, None)
         return env
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_partitions_in_parallel(pipeline: Pipeline, batches: list[dict], timeout: float = 900) -> list[dict]:
+    """Start one child process per batch ({"keys": [...], "tags": {...}}) at the same time, each
+    loading its company-year partitions as Dagster runs; the runs' outcomes, one dict per run."""
+    children = [
+        subprocess.Popen([sys.executable, "-m", "tests.reliability.run_partitions", json.dumps(batch)],
+                         cwd=REPO, env=pipeline.subprocess_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for batch in batches
+    ]
+    outcomes = []
+    for child in children:
+        out, err = child.communicate(timeout=timeout)
+        assert child.returncode == 0, err[-3000:]
+        outcomes += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return outcomes
 
 
 def new_pipeline(make_database, home: Path, sandbox, **extra: str | None) -> Pipeline:

@@ -1,0 +1,118 @@
+"""Scenarios 8 and 10 in a real sync: drifting and malicious report content served by the sandbox.
+
+One sync of the reference pipeline with every company-year's wage-component report altered in a
+different way: a new element (recorded as drift, the load goes on), a missing element, a string
+where a number belongs, a value past the numeric range, a DOCTYPE entity bomb and an external
+entity. The five bad partitions fail at once (no retries: the same report would come back) with an
+error naming the problem, and keep their rows; nothing else changes. The parser-level cases,
+including the empty report, the comma decimal and the 100 MB text node with peak RSS measured in a
+child process, are in tests/lib/test_reports.py and tests/lib/test_soap.py; comma decimals through
+a whole sync in test_faults_during_sync.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+
+import pytest
+
+from tests.reliability.support import differing, record_figure
+
+pytestmark = pytest.mark.reliability
+
+YEAR = dt.date.today().year
+BOMB = ('<!DOCTYPE lolz [<!ENTITY lol "lollollollollollollollollollol">'
+        + "".join(f'<!ENTITY lol{i} "{("&lol" + str(i - 1 if i > 1 else "") + ";") * 10}">' for i in range(1, 10))
+        + "]>")
+
+
+def _first(pattern: str, replacement: str):
+    return lambda xml: re.sub(pattern, replacement, xml, count=1)
+
+
+def _doctype(declaration: str):
+    return lambda xml: xml.replace("<reports>", declaration + "<reports>", 1)
+
+
+ALTERATIONS = {
+    (101, YEAR - 1): ("new element", lambda xml: xml.replace("<lines>", "<bonus>1</bonus><lines>")
+                      .replace("</value>", "</value><unit>EUR</unit>")),
+    (101, YEAR): ("missing element", _first(r"<period>\d+</period>", "")),
+    (102, YEAR - 1): ("string where a number belongs", _first(r"<value>[^<]*</value>", "<value>n/a</value>")),
+    (102, YEAR): ("value past numeric range", _first(r"<value>[^<]*</value>", "<value>1" + "0" * 20 + "</value>")),
+    (103, YEAR - 1): ("DOCTYPE entity bomb", _doctype(BOMB)),
+    (103, YEAR): ("external entity", _doctype('<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>')),
+}
+EXPECTED_ERRORS = {
+    "missing element": "required element <period> is missing",
+    "string where a number belongs": "<value> is not a number",
+    "value past numeric range": "<value> is out of range",
+    "DOCTYPE entity bomb": "declares a DOCTYPE",
+    "external entity": "declares a DOCTYPE",
+}
+
+
+@pytest.fixture
+def altered_reports(monkeypatch):
+    from pipelines.sandbox import soap
+
+    original = soap.report_xml
+
+    def report_xml(rows, decimal_comma=False, run_id=None):
+        rows = list(rows)
+        xml = original(rows, decimal_comma, run_id)
+        if run_id is None and rows:
+            alteration = ALTERATIONS.get((rows[0].company_id, rows[0].year))
+            if alteration is not None:
+                return alteration[1](xml)
+        return xml
+
+    monkeypatch.setattr(soap, "report_xml", report_xml)
+    return monkeypatch
+
+
+def test_drifting_and_malicious_reports_fail_their_partition_clearly_and_lose_nothing(reference, altered_reports):
+    pipeline = reference.pipeline
+    started = time.monotonic()
+    try:
+        result = pipeline.sync(include_dbt=False, full_refresh=True)
+        seconds = time.monotonic() - started
+        drift = _check(pipeline, reference, result)
+    finally:
+        altered_reports.undo()
+        cleanup = pipeline.sync(companies=[101], include_dbt=False, full_refresh=True)
+    assert cleanup.success
+    assert differing(pipeline.hashes(), reference.hashes) == []
+    record_figure("8_10_bad_reports_in_a_sync", outcomes=_outcomes(result), drift_elements=drift,
+                  step_retries=sum(step.retries for step in result.steps), seconds=round(seconds, 1))
+
+
+def _outcomes(result) -> dict[str, str]:
+    steps = {step.partition: step for step in result.steps if step.partition}
+    return {name: "loaded" if steps[f"{company}|{year}"].success else "refused"
+            for (company, year), (name, _) in ALTERATIONS.items()}
+
+
+def _check(pipeline, reference, result) -> dict[str, int]:
+    steps = {step.partition: step for step in result.steps if step.partition}
+    for (company, year), (name, _) in ALTERATIONS.items():
+        step = steps[f"{company}|{year}"]
+        if name == "new element":
+            assert step.success, step.error
+            continue
+        assert not step.success, f"{name}: the partition loaded"
+        assert EXPECTED_ERRORS[name] in step.error, step.error
+        assert "rolled back; the previous rows are kept" in step.error and "Fix:" in step.error
+        assert step.retries == 0, f"{name}: retried although the same report would come back"
+        assert "lollol" not in step.error and "root:" not in step.error
+
+    drift = dict(pipeline.query("select element, occurrences from nmbrs.schema_drift "
+                                "where company_id = 101 and year = %s", (YEAR - 1,)))
+    assert set(drift) == {"bonus", "unit"} and drift["bonus"] > 0 and drift["unit"] > drift["bonus"]
+    changed = differing(pipeline.hashes(), reference.hashes)
+    assert changed == [f"nmbrs.schema_drift: {pipeline.hashes()['nmbrs.schema_drift']} != "
+                       f"{reference.hashes['nmbrs.schema_drift']}"], changed
+
+    return drift
