@@ -45,7 +45,9 @@ def _postmaster_pid(pgdata: Path) -> int | None:
 
 def start() -> EmbeddedStatus:
     """Start the embedded server, or reuse the one already running, and ensure the warehouse database."""
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(state_dir()))
+    runtime = state_dir() / "run"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     import pgserver
 
     pgdata = pgdata_dir()

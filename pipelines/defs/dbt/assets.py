@@ -5,6 +5,7 @@ everything downstream) passes them as dbt vars, so the incremental marts rebuild
 """
 
 import json
+import shutil
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -69,8 +70,11 @@ def describe_unmapped(rows: list[dict[str, Any]]) -> str:
 
 
 def _with_unmapped_listed(event: Any) -> Any:
-    if not (isinstance(event, dg.AssetCheckResult) and not event.passed
-            and event.check_name.startswith(COMPLETENESS_CHECK_PREFIX)):
+    if not (
+        isinstance(event, dg.AssetCheckResult)
+        and not event.passed
+        and event.check_name.startswith(COMPLETENESS_CHECK_PREFIX)
+    ):
         return event
     rows = unmapped_components()
     return dg.AssetCheckResult(
@@ -81,8 +85,11 @@ def _with_unmapped_listed(event: Any) -> Any:
         metadata={
             **event.metadata,
             "unmapped": dg.MetadataValue.md(
-                "\n".join(f"- company {r['company_id']}, code {r['wage_component_code']}: "
-                          f"{r['wage_component_description']}" for r in rows)
+                "\n".join(
+                    f"- company {r['company_id']}, code {r['wage_component_code']}: "
+                    f"{r['wage_component_description']}"
+                    for r in rows
+                )
             ),
             "unmapped_count": len(rows),
         },
@@ -106,13 +113,20 @@ def payroll_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Itera
         context.log.info(f"dbt build of company {run_slice['company_id']}, year {run_slice['year']}")
     invocation = dbt.cli(args, context=context, raise_on_error=False)
     completeness_failed = False
-    for event in invocation.stream():
-        event = _with_unmapped_listed(event)
-        if isinstance(event, dg.AssetCheckResult) and event.description and not event.passed:
-            completeness_failed = completeness_failed or event.check_name.startswith(COMPLETENESS_CHECK_PREFIX)
-        yield event
-    if not invocation.is_successful():
-        reason = describe_unmapped(unmapped_components()) if completeness_failed else str(invocation.get_error())
+    try:
+        for event in invocation.stream():
+            event = _with_unmapped_listed(event)
+            if isinstance(event, dg.AssetCheckResult) and event.description and not event.passed:
+                completeness_failed = completeness_failed or event.check_name.startswith(
+                    COMPLETENESS_CHECK_PREFIX
+                )
+            yield event
+        error = None if invocation.is_successful() else str(invocation.get_error())
+    finally:
+        # Each invocation gets its own target folder; its events are streamed, so drop it (no unbounded growth).
+        shutil.rmtree(invocation.target_path, ignore_errors=True)
+    if error is not None:
+        reason = describe_unmapped(unmapped_components()) if completeness_failed else error
         raise dg.Failure(description=f"dbt build failed: {reason}")
 
 
@@ -120,5 +134,5 @@ DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 
 defs = dg.Definitions(
     assets=[payroll_dbt],
-    resources={"dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=DBT_EXECUTABLE)}
+    resources={"dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=DBT_EXECUTABLE)},
 )
