@@ -38,8 +38,12 @@ def reference(make_database, tmp_path_factory):
         seconds = time.monotonic() - started
         assert result.success, step_errors(result)
         hashes = pipeline.hashes()
-        record_figure("reference", seconds=round(seconds, 1), tables=len(hashes),
-                      rows=sum(rows for rows, _ in hashes.values()))
+        record_figure(
+            "reference",
+            seconds=round(seconds, 1),
+            tables=len(hashes),
+            rows=sum(rows for rows, _ in hashes.values()),
+        )
         yield Reference(pipeline, hashes, seconds)
     finally:
         sandbox.stop()

@@ -26,8 +26,12 @@ def main(argv: list[str]) -> int:
     with dg.DagsterInstance.get() as instance:
         for key in request["keys"]:
             outcome = job.execute_in_process(
-                instance=instance, asset_selection=list(COMPANY_YEAR_ASSETS), partition_key=key,
-                tags=request.get("tags", {}), run_config=QUIET_LOGGERS, raise_on_error=False,
+                instance=instance,
+                asset_selection=list(COMPANY_YEAR_ASSETS),
+                partition_key=key,
+                tags=request.get("tags", {}),
+                run_config=QUIET_LOGGERS,
+                raise_on_error=False,
             )
             print(json.dumps({"key": key, "run_id": outcome.run_id, "success": outcome.success}), flush=True)
     return 0

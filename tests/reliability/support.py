@@ -79,8 +79,11 @@ def content_hashes(url: str, schemas: tuple[str, ...] = HASHED_SCHEMAS) -> dict[
 
 
 def differing(left: dict[str, tuple[int, str]], right: dict[str, tuple[int, str]]) -> list[str]:
-    return [f"{name}: {left.get(name)} != {right.get(name)}" for name in sorted(set(left) | set(right))
-            if left.get(name) != right.get(name)]
+    return [
+        f"{name}: {left.get(name)} != {right.get(name)}"
+        for name in sorted(set(left) | set(right))
+        if left.get(name) != right.get(name)
+    ]
 
 
 def raw_only(hashes: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
@@ -139,9 +142,14 @@ def load_partitions_in_parallel(pipeline: Pipeline, batches: list[dict], timeout
     """Start one child process per batch ({"keys": [...], "tags": {...}}) at the same time, each
     loading its company-year partitions as Dagster runs; the runs' outcomes, one dict per run."""
     children = [
-        subprocess.Popen([sys.executable, "-m", "tests.reliability.run_partitions", json.dumps(batch)],
-                         cwd=REPO, env=pipeline.subprocess_env(), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.reliability.run_partitions", json.dumps(batch)],
+            cwd=REPO,
+            env=pipeline.subprocess_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for batch in batches
     ]
     outcomes = []

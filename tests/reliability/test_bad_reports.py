@@ -23,9 +23,11 @@ from tests.reliability.support import differing, record_figure
 pytestmark = pytest.mark.reliability
 
 YEAR = dt.date.today().year
-BOMB = ('<!DOCTYPE lolz [<!ENTITY lol "lollollollollollollollollollol">'
-        + "".join(f'<!ENTITY lol{i} "{("&lol" + str(i - 1 if i > 1 else "") + ";") * 10}">' for i in range(1, 10))
-        + "]>")
+BOMB = (
+    '<!DOCTYPE lolz [<!ENTITY lol "lollollollollollollollollollol">'
+    + "".join(f'<!ENTITY lol{i} "{("&lol" + str(i - 1 if i > 1 else "") + ";") * 10}">' for i in range(1, 10))
+    + "]>"
+)
 
 
 def _first(pattern: str, replacement: str):
@@ -37,11 +39,18 @@ def _doctype(declaration: str):
 
 
 ALTERATIONS = {
-    (101, YEAR - 1): ("new element", lambda xml: xml.replace("<lines>", "<bonus>1</bonus><lines>")
-                      .replace("</value>", "</value><unit>EUR</unit>")),
+    (101, YEAR - 1): (
+        "new element",
+        lambda xml: xml.replace("<lines>", "<bonus>1</bonus><lines>").replace(
+            "</value>", "</value><unit>EUR</unit>"
+        ),
+    ),
     (101, YEAR): ("missing element", _first(r"<period>\d+</period>", "")),
     (102, YEAR - 1): ("string where a number belongs", _first(r"<value>[^<]*</value>", "<value>n/a</value>")),
-    (102, YEAR): ("value past numeric range", _first(r"<value>[^<]*</value>", "<value>1" + "0" * 20 + "</value>")),
+    (102, YEAR): (
+        "value past numeric range",
+        _first(r"<value>[^<]*</value>", "<value>1" + "0" * 20 + "</value>"),
+    ),
     (103, YEAR - 1): ("DOCTYPE entity bomb", _doctype(BOMB)),
     (103, YEAR): ("external entity", _doctype('<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>')),
 }
@@ -73,7 +82,9 @@ def altered_reports(monkeypatch):
     return monkeypatch
 
 
-def test_drifting_and_malicious_reports_fail_their_partition_clearly_and_lose_nothing(reference, altered_reports):
+def test_drifting_and_malicious_reports_fail_their_partition_clearly_and_lose_nothing(
+    reference, altered_reports
+):
     pipeline = reference.pipeline
     started = time.monotonic()
     try:
@@ -85,14 +96,21 @@ def test_drifting_and_malicious_reports_fail_their_partition_clearly_and_lose_no
         cleanup = pipeline.sync(companies=[101], include_dbt=False, full_refresh=True)
     assert cleanup.success
     assert differing(pipeline.hashes(), reference.hashes) == []
-    record_figure("8_10_bad_reports_in_a_sync", outcomes=_outcomes(result), drift_elements=drift,
-                  step_retries=sum(step.retries for step in result.steps), seconds=round(seconds, 1))
+    record_figure(
+        "8_10_bad_reports_in_a_sync",
+        outcomes=_outcomes(result),
+        drift_elements=drift,
+        step_retries=sum(step.retries for step in result.steps),
+        seconds=round(seconds, 1),
+    )
 
 
 def _outcomes(result) -> dict[str, str]:
     steps = {step.partition: step for step in result.steps if step.partition}
-    return {name: "loaded" if steps[f"{company}|{year}"].success else "refused"
-            for (company, year), (name, _) in ALTERATIONS.items()}
+    return {
+        name: "loaded" if steps[f"{company}|{year}"].success else "refused"
+        for (company, year), (name, _) in ALTERATIONS.items()
+    }
 
 
 def _check(pipeline, reference, result) -> dict[str, int]:
@@ -108,11 +126,17 @@ def _check(pipeline, reference, result) -> dict[str, int]:
         assert step.retries == 0, f"{name}: retried although the same report would come back"
         assert "lollol" not in step.error and "root:" not in step.error
 
-    drift = dict(pipeline.query("select element, occurrences from nmbrs.schema_drift "
-                                "where company_id = 101 and year = %s", (YEAR - 1,)))
+    drift = dict(
+        pipeline.query(
+            "select element, occurrences from nmbrs.schema_drift where company_id = 101 and year = %s",
+            (YEAR - 1,),
+        )
+    )
     assert set(drift) == {"bonus", "unit"} and drift["bonus"] > 0 and drift["unit"] > drift["bonus"]
     changed = differing(pipeline.hashes(), reference.hashes)
-    assert changed == [f"nmbrs.schema_drift: {pipeline.hashes()['nmbrs.schema_drift']} != "
-                       f"{reference.hashes['nmbrs.schema_drift']}"], changed
+    assert changed == [
+        f"nmbrs.schema_drift: {pipeline.hashes()['nmbrs.schema_drift']} != "
+        f"{reference.hashes['nmbrs.schema_drift']}"
+    ], changed
 
     return drift

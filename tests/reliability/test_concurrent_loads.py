@@ -26,8 +26,10 @@ COLUMNS = ("company_id", "year", "period", "employee_id", "code", "description",
 
 
 def rows(count: int, marker: str) -> list[tuple]:
-    return [(101, 2025, 1 + i % 12, i, "1000", marker, Decimal("1234.56"), "soap_period_report")
-            for i in range(count)]
+    return [
+        (101, 2025, 1 + i % 12, i, "1000", marker, Decimal("1234.56"), "soap_period_report")
+        for i in range(count)
+    ]
 
 
 @pytest.fixture
@@ -79,5 +81,9 @@ def test_two_loads_of_one_partition_at_once_leave_it_loaded_once(warehouse_url):
         content = dict(cur.fetchall())
     conn.close()
     assert content == {"second": 600}, f"partition after two concurrent loads: {content}"
-    record_figure("7_concurrent_loads_one_partition", rows_expected=600, rows_found=sum(content.values()),
-                  second_load_waited_seconds=round(waited, 2))
+    record_figure(
+        "7_concurrent_loads_one_partition",
+        rows_expected=600,
+        rows_found=sum(content.values()),
+        second_load_waited_seconds=round(waited, 2),
+    )

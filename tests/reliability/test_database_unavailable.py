@@ -29,7 +29,9 @@ def test_payroll_sync_with_the_database_down_fails_at_once_with_the_fix(tmp_path
             "NMBRS_USERNAME": "user@example.com",
             "NMBRS_TOKEN": "token-that-must-not-show",
         },
-        capture_output=True, text=True, timeout=180,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     seconds = time.monotonic() - started
     output = result.stdout + result.stderr

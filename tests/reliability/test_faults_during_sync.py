@@ -48,16 +48,19 @@ def test_a_sync_through_every_transient_fault_recovers_and_equals_the_clean_sync
         faults.inject("rest:runs", "slow", after=1, seconds=3)  # longer than the 2 s client timeout
         faults.inject(RESULT_CALL, "truncate", after=8)
         faults.inject(RESULT_CALL, "503", after=10)
-        pipeline = new_pipeline(make_database, tmp_path_factory.mktemp("faults-home"), sandbox,
-                                NMBRS_TIMEOUT_SECONDS="2")
+        pipeline = new_pipeline(
+            make_database, tmp_path_factory.mktemp("faults-home"), sandbox, NMBRS_TIMEOUT_SECONDS="2"
+        )
         started = time.monotonic()
         result = pipeline.sync(include_dbt=False)
         seconds = time.monotonic() - started
         assert result.success, step_errors(result)
 
         fired = {f"{rule.target} {rule.kind}": rule.fired for rule in faults.rules()}
-        expected = {name: 0 if name in NOT_CALLED_IN_REST_SOAP else rule.times
-                    for name, rule in zip(fired, faults.rules(), strict=True)}
+        expected = {
+            name: 0 if name in NOT_CALLED_IN_REST_SOAP else rule.times
+            for name, rule in zip(fired, faults.rules(), strict=True)
+        }
         assert fired == expected, "every injected fault on a call the sync makes must have happened"
         calls = sandbox.state.counters.snapshot()["calls"]
         # One authorization-code exchange, then exactly one refresh for the 401 on the employees call.
@@ -103,8 +106,9 @@ def test_a_permission_fault_fails_at_once_with_the_fix_and_keeps_the_partition(r
         assert "Fix: allow CompanyService.Run_GetList in Nmbrs under API user templates" in step.error
         assert step.retries == 0, "a permission fault cannot be fixed by retrying"
     assert differing(pipeline.hashes(), reference.hashes) == []
-    record_figure("4_soap_permission_fault", failed_partitions=len(failures), step_retries=0,
-                  seconds=round(seconds, 1))
+    record_figure(
+        "4_soap_permission_fault", failed_partitions=len(failures), step_retries=0, seconds=round(seconds, 1)
+    )
 
 
 def test_a_task_executing_past_the_deadline_fails_clearly_and_keeps_the_partition(reference):
@@ -120,8 +124,9 @@ def test_a_task_executing_past_the_deadline_fails_clearly_and_keeps_the_partitio
         assert step.retries == 0
     assert seconds < 90, f"the deadline of 3 s took {seconds:.0f} s to fire"
     assert differing(pipeline.hashes(), reference.hashes) == []
-    record_figure("4_task_past_deadline", failed_partitions=len(failures), deadline_seconds=3,
-                  seconds=round(seconds, 1))
+    record_figure(
+        "4_task_past_deadline", failed_partitions=len(failures), deadline_seconds=3, seconds=round(seconds, 1)
+    )
 
 
 def test_a_task_that_keeps_ending_in_unknown_is_retried_then_fails_clearly(reference):
@@ -137,5 +142,9 @@ def test_a_task_that_keeps_ending_in_unknown_is_retried_then_fails_clearly(refer
         assert "Fix: run the sync for this partition again" in step.error
         assert step.retries == 3, "a failed report task is worth a new task: the retry policy's 3 retries"
     assert differing(pipeline.hashes(), reference.hashes) == []
-    record_figure("4_task_error_unknown", failed_partitions=len(failures),
-                  step_retries=sum(step.retries for step in failures), seconds=round(seconds, 1))
+    record_figure(
+        "4_task_error_unknown",
+        failed_partitions=len(failures),
+        step_retries=sum(step.retries for step in failures),
+        seconds=round(seconds, 1),
+    )

@@ -28,11 +28,23 @@ def test_scale_scenario_keeps_to_the_pool_and_survives_throttling(make_database,
     from pipelines.sandbox.server import SandboxServer
 
     year = dt.date.today().year
-    sandbox = SandboxServer.start(scenario="scale", seed=7, host="127.0.0.1", port=0, companies=COMPANIES,
-                                  employees_per_company=20, years=1, throttle=0.1)
+    sandbox = SandboxServer.start(
+        scenario="scale",
+        seed=7,
+        host="127.0.0.1",
+        port=0,
+        companies=COMPANIES,
+        employees_per_company=20,
+        years=1,
+        throttle=0.1,
+    )
     try:
-        pipeline = new_pipeline(make_database, tmp_path_factory.mktemp("load-home"), sandbox,
-                                PAYROLL_NMBRS_POOL_SIZE=str(POOL_SIZE))
+        pipeline = new_pipeline(
+            make_database,
+            tmp_path_factory.mktemp("load-home"),
+            sandbox,
+            PAYROLL_NMBRS_POOL_SIZE=str(POOL_SIZE),
+        )
         reference = pipeline.sync(since=year, companies=[], include_dbt=False)  # registers the companies
         assert reference.success, step_errors(reference)
         company_ids = [company.id for company in sandbox.state.world.companies()]
@@ -62,7 +74,13 @@ def test_scale_scenario_keeps_to_the_pool_and_survives_throttling(make_database,
         sandbox.stop()
     record_figure(
         "14_load",
-        partitions=len(keys), concurrent_runs=WORKERS, pool_size=POOL_SIZE,
-        max_in_flight_requests=counters["max_in_flight"], requests=requests, answered_429=throttled,
-        failed_runs=0, wage_component_rows=rows, seconds=round(seconds, 1),
+        partitions=len(keys),
+        concurrent_runs=WORKERS,
+        pool_size=POOL_SIZE,
+        max_in_flight_requests=counters["max_in_flight"],
+        requests=requests,
+        answered_429=throttled,
+        failed_runs=0,
+        wage_component_rows=rows,
+        seconds=round(seconds, 1),
     )

@@ -33,5 +33,6 @@ def test_a_revoked_refresh_token_stops_the_sync_with_run_payroll_connect_again(r
     finally:  # connect again, as the user would
         with pipeline.active():
             TokenStore(pipeline.database_url, NmbrsSettings.from_env()).save_refresh_token(
-                identity.grant_offline_access()["refresh_token"])
+                identity.grant_offline_access()["refresh_token"]
+            )
     record_figure("5_revoked_refresh_token", failed_step=step.name, step_retries=step.retries)

@@ -56,7 +56,10 @@ def test_sigkill_during_a_partition_load_loses_nothing_and_a_rerun_equals_an_uni
     log = open(pipeline.env["PAYROLL_HOME"] + "/killed-sync.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [PAYROLL, "sync", "--full-refresh", "--no-dbt"],
-        env=pipeline.subprocess_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=pipeline.subprocess_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         backend, statement = wait_for_copy(pipeline, 240, alive=lambda: process.poll() is None)
@@ -80,8 +83,15 @@ def test_sigkill_during_a_partition_load_loses_nothing_and_a_rerun_equals_an_uni
     final = pipeline.hashes()
     assert differing(final, reference.hashes) == []
     with pipeline.active(), dg.DagsterInstance.get() as instance:
-        unfinished = instance.get_runs(filters=dg.RunsFilter(statuses=[
-            dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]))
+        unfinished = instance.get_runs(
+            filters=dg.RunsFilter(
+                statuses=[
+                    dg.DagsterRunStatus.STARTED,
+                    dg.DagsterRunStatus.STARTING,
+                    dg.DagsterRunStatus.NOT_STARTED,
+                ]
+            )
+        )
     assert unfinished == [], "the killed sync's run was not marked failed"
     record_figure(
         "2_crash_mid_load",

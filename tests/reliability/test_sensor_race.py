@@ -75,7 +75,8 @@ def test_racing_sensor_ticks_request_one_load_and_racing_launches_do_not_double_
     started = time.monotonic()
     try:
         outcomes = load_partitions_in_parallel(
-            pipeline, [{"keys": [key], "tags": dict(request.tags)} for request in requests])
+            pipeline, [{"keys": [key], "tags": dict(request.tags)} for request in requests]
+        )
     finally:
         sandbox.state.faults.clear()
     seconds = time.monotonic() - started
@@ -84,6 +85,13 @@ def test_racing_sensor_ticks_request_one_load_and_racing_launches_do_not_double_
     assert refreshes == 1, f"{refreshes} refreshes: the second worker must use the first one's new token"
     final = pipeline.hashes()
     assert differing(final, reference.hashes) == []
-    record_figure("7_sensor_race", evaluations=2, run_requests_per_evaluation=1, distinct_run_keys=1,
-                  concurrent_loads=2, token_refreshes_by_two_workers=refreshes,
-                  rows_compared=sum(rows for rows, _ in final.values()), seconds=round(seconds, 1))
+    record_figure(
+        "7_sensor_race",
+        evaluations=2,
+        run_requests_per_evaluation=1,
+        distinct_run_keys=1,
+        concurrent_loads=2,
+        token_refreshes_by_two_workers=refreshes,
+        rows_compared=sum(rows for rows, _ in final.values()),
+        seconds=round(seconds, 1),
+    )

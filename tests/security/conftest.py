@@ -18,7 +18,7 @@ import pytest
 
 from tests.reliability.support import Pipeline, new_pipeline, step_errors
 
-HOSTILE_COMPANY = "Robert'); DROP TABLE nmbrs.companies; -- \\N \t \"x\" $$ ; select 1"
+HOSTILE_COMPANY = 'Robert\'); DROP TABLE nmbrs.companies; -- \\N \t "x" $$ ; select 1'
 HOSTILE_LAST_NAME = "O'Neil\"; delete from nmbrs.employees; --\\"
 DEBUG_LOGGERS = ("", "zeep", "zeep.transports", "urllib3", "requests", "dagster", "pipelines")
 
@@ -57,12 +57,18 @@ def secured(make_database, tmp_path_factory):
         identity = sandbox.state.identity
         from pipelines.lib.nmbrs.config import SANDBOX_CREDENTIALS
 
-        secrets = {f"{name}": value for name, value in SANDBOX_CREDENTIALS.items()
-                   if name in ("token", "client_secret", "subscription_key")}
+        secrets = {
+            f"{name}": value
+            for name, value in SANDBOX_CREDENTIALS.items()
+            if name in ("token", "client_secret", "subscription_key")
+        }
         for number, token in enumerate([*identity._access, *identity._refresh]):
             secrets[f"oauth token #{number}"] = token
-        employees = [e for company in sandbox.state.world.companies()
-                     for e in sandbox.state.world.employees(company.id)]
+        employees = [
+            e
+            for company in sandbox.state.world.companies()
+            for e in sandbox.state.world.employees(company.id)
+        ]
         exceptions = "\n".join(f"{step.error}\n{step.error_detail}" for step in failed.failures)
         yield Secured(
             pipeline=pipeline,

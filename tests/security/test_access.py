@@ -39,14 +39,21 @@ def test_the_default_install_stores_no_bsn_or_birth_date(secured):
         relation = sql.Identifier(schema, table)
         rows_scanned += pipeline.query(sql.SQL("select count(*) from {}").format(relation))[0][0]
         hits = pipeline.query(
-            sql.SQL("select n from unnest(%s::text[]) n where exists "
-                    "(select 1 from {} t where strpos(t::text, n) > 0)").format(relation),
+            sql.SQL(
+                "select n from unnest(%s::text[]) n where exists "
+                "(select 1 from {} t where strpos(t::text, n) > 0)"
+            ).format(relation),
             (needles,),
         )
         found += [f"{schema}.{table}" for _ in hits]
     assert found == [], f"BSNs or birth dates stored in {sorted(set(found))}"
-    record_figure("12_no_bsn_by_default", tables_scanned=len(tables), rows_scanned=rows_scanned,
-                  values_searched=len(needles), found=0)
+    record_figure(
+        "12_no_bsn_by_default",
+        tables_scanned=len(tables),
+        rows_scanned=rows_scanned,
+        values_searched=len(needles),
+        found=0,
+    )
 
 
 def test_stored_oauth_tokens_are_readable_only_by_the_pipeline(secured):

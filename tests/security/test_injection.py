@@ -33,15 +33,20 @@ def test_hostile_company_and_employee_names_load_as_data(secured):
     assert pipeline.query("select name from nmbrs.companies where company_id = %s", (company,)) == [
         (HOSTILE_COMPANY,)
     ]
-    assert pipeline.query("select company_name from marts.dim_companies where company_id = %s", (company,)) == [
-        (HOSTILE_COMPANY,)
-    ]
+    assert pipeline.query(
+        "select company_name from marts.dim_companies where company_id = %s", (company,)
+    ) == [(HOSTILE_COMPANY,)]
     company_id, employee_id = secured.hostile_employee
     assert pipeline.query(
-        "select last_name from nmbrs.employees where company_id = %s and employee_id = %s", (company_id, employee_id)
+        "select last_name from nmbrs.employees where company_id = %s and employee_id = %s",
+        (company_id, employee_id),
     ) == [(HOSTILE_LAST_NAME,)]
-    counts = dict(pipeline.query("select 'companies', count(*) from nmbrs.companies union all "
-                                 "select 'employees', count(*) from nmbrs.employees"))
+    counts = dict(
+        pipeline.query(
+            "select 'companies', count(*) from nmbrs.companies union all "
+            "select 'employees', count(*) from nmbrs.employees"
+        )
+    )
     world = secured.sandbox.state.world
     assert counts == {
         "companies": len(world.companies()),
@@ -54,10 +59,25 @@ def _dbt(secured, tmp_path, args: list[str], variables: dict[str, str]) -> subpr
     with secured.pipeline.active():
         env = dict(os.environ)
     return subprocess.run(
-        [DBT, *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
-         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
-         "--vars", json.dumps(variables)],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            DBT,
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT),
+            "--profiles-dir",
+            str(DBT_PROJECT),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+            "--vars",
+            json.dumps(variables),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -70,9 +90,13 @@ HOSTILE_IDENTIFIERS = [
 
 
 @pytest.mark.parametrize("name, value", HOSTILE_IDENTIFIERS)
-def test_an_identifier_var_that_is_not_a_plain_identifier_is_refused_before_any_sql(secured, tmp_path, name, value):
+def test_an_identifier_var_that_is_not_a_plain_identifier_is_refused_before_any_sql(
+    secured, tmp_path, name, value
+):
     pipeline = secured.pipeline
-    objects = ("select count(*) from information_schema.tables where table_schema in ('marts', 'erp', 'staging')")
+    objects = (
+        "select count(*) from information_schema.tables where table_schema in ('marts', 'erp', 'staging')"
+    )
     before = pipeline.query(objects)
     result = _dbt(secured, tmp_path, ["run", "--select", "stg_erp__gl_movements"], {name: value})
     output = result.stdout + result.stderr

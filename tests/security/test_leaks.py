@@ -39,8 +39,12 @@ def test_the_captured_text_is_real(secured):
 
 
 def test_no_secret_or_token_appears(secured):
-    found = [f"{name} in {where}" for where, text in _sources(secured).items()
-             for name, value in secured.secrets.items() if value in text]
+    found = [
+        f"{name} in {where}"
+        for where, text in _sources(secured).items()
+        for name, value in secured.secrets.items()
+        if value in text
+    ]
     assert found == []
 
 
@@ -51,7 +55,9 @@ def test_no_bsn_or_birth_date_appears(secured):
         found += [f"birth date {day} in {where}" for day in secured.birth_dates if day in text]
         for match in NINE_DIGITS.finditer(text):
             if elfproef(match.group()):
-                context = text[max(0, match.start() - 40):match.end() + 40].replace(match.group(), "#########")
+                context = text[max(0, match.start() - 40) : match.end() + 40].replace(
+                    match.group(), "#########"
+                )
                 found.append(f"BSN-shaped number in {where}: ...{context}...")
     assert found == []
     record_figure(
