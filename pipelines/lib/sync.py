@@ -299,7 +299,8 @@ def _read_outcome(outcome: dg.ExecuteInProcessResult, step: StepResult) -> None:
         if event.is_step_failure and step.error is None:
             data = event.step_failure_data
             user = data.user_failure_data
-            step.error = user.description if user is not None and user.description else _error_text(data.error)
+            described = user is not None and user.description
+            step.error = user.description if described else _error_text(data.error)
             step.error_detail = data.error.to_string()
     for event in outcome.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization

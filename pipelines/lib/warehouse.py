@@ -339,7 +339,10 @@ def replace_partition(
         cause = source_file.error or exc  # an error of the rows (a broken download, bad content)
         if isinstance(cause, KeyboardInterrupt | SystemExit):
             raise cause from None
-        reason = safe_db_error(cause) if isinstance(cause, psycopg2.Error) else f"{type(cause).__name__}: {cause}"
+        if isinstance(cause, psycopg2.Error):
+            reason = safe_db_error(cause)
+        else:
+            reason = f"{type(cause).__name__}: {cause}"
         raise WarehouseLoadError(
             f"loading {schema}.{name} partition ({_describe(where)}) failed and was rolled back; "
             f"the previous rows are kept. Cause: {reason}"
