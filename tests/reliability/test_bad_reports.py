@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tests.reliability.support import differing, record_figure
+from tests.reliability.support import differing, raw_only, record_figure
 
 pytestmark = pytest.mark.reliability
 
@@ -140,3 +140,32 @@ def _check(pipeline, reference, result) -> dict[str, int]:
     ], changed
 
     return drift
+
+
+def test_an_empty_report_for_a_year_with_runs_is_refused_and_keeps_the_loaded_rows(reference, monkeypatch):
+    """An empty answer from Nmbrs must not wipe a company-year that has payroll runs."""
+    from pipelines.sandbox import soap
+
+    original = soap.report_xml
+
+    def report_xml(rows, decimal_comma=False, run_id=None):
+        rows = list(rows)
+        if run_id is None and rows and (rows[0].company_id, rows[0].year) == (103, YEAR - 1):
+            return original([], decimal_comma, run_id)
+        return original(rows, decimal_comma, run_id)
+
+    pipeline = reference.pipeline
+    monkeypatch.setattr(soap, "report_xml", report_xml)
+    try:
+        result = pipeline.sync(companies=[103], include_dbt=False, full_refresh=True)
+    finally:
+        monkeypatch.undo()
+    steps = {step.partition: step for step in result.steps if step.partition}
+    empty = steps[f"103|{YEAR - 1}"]
+    assert not empty.success
+    assert "is empty although Nmbrs lists" in empty.error and "Fix:" in empty.error, empty.error
+    assert "rolled back; the previous rows are kept" in empty.error
+    assert empty.retries == 0
+    assert steps[f"103|{YEAR}"].success, steps[f"103|{YEAR}"].error
+    assert differing(raw_only(pipeline.hashes()), raw_only(reference.hashes)) == []
+    record_figure("8_empty_report", outcome="refused", rows_kept=reference.hashes["nmbrs.wage_components"][0])

@@ -117,7 +117,7 @@ def load_company_year(
                 session, tasks[WAGE_COMPONENTS], "period", None, drift,
                 lambda lines: warehouse.replace_partition(
                     conn, tables.WAGE_COMPONENTS, where, tables.columns(WageComponent),
-                    _report_rows(lines, company_id, year), source=source, run_id=run_id,
+                    _report_rows(lines, company_id, year, len(current_runs)), source=source, run_id=run_id,
                 ),
             )
             wage.changed = True
@@ -179,11 +179,20 @@ def _load_report(session: NmbrsSession, task_id: str, kind: str, run: RunInfo | 
     return rows
 
 
-def _report_rows(lines: Iterator[ReportLine], company_id: int, year: int) -> Iterator[tuple]:
+def _report_rows(lines: Iterator[ReportLine], company_id: int, year: int, runs: int) -> Iterator[tuple]:
+    count = 0
     for line in lines:
         _check_partition(line.year, year, "wage-component report", company_id)
+        count += 1
         yield (company_id, line.year, line.period, line.employee_id, line.code, line.description,
                line.value, SOAP_REPORT_SOURCE)
+    if count == 0 and runs:
+        # Raised inside the COPY, so the load rolls back: an empty answer never wipes a loaded year.
+        raise ReportContentError(
+            f"the wage-component report for company {company_id}, year {year} is empty although Nmbrs lists "
+            f"{runs} payroll run(s) for that year. Fix: run the sync again later; if it stays empty, open "
+            "the report in Nmbrs (Reports > Accountant > wage components per period) and check the company"
+        )
 
 
 def _payslip_rows(lines: Iterator[ReportLine], run: RunInfo) -> Iterator[tuple]:
