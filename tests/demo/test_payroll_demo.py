@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from pipelines.lib.settings import PROJECT_ROOT
 
@@ -64,6 +65,7 @@ def company_year_calls(stdout: str) -> list[int]:
     return [int(n) for n in re.findall(r"company \d+, year \d+: done in [\d.]+s \(\d+ rows, (\d+) SOAP", stdout)]
 
 
+@pytest.mark.embedded
 def test_payroll_demo_twice(make_database, tmp_path):
     home = tmp_path / "state"
     port = free_port()

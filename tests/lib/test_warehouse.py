@@ -11,6 +11,9 @@ import pytest
 
 from pipelines.lib import warehouse
 
+# Also run on the embedded pgserver (PostgreSQL 16) by `make test-embedded`.
+pytestmark = pytest.mark.embedded
+
 COLUMNS = ("period", "employee_id", "code", "description", "value", "source")
 PARTITION = {"company_id": 101, "year": 2024}
 
