@@ -6,7 +6,6 @@ it). Without it, an embedded pgserver is started in a temporary folder and delet
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 import uuid
@@ -18,33 +17,9 @@ import pytest
 from psycopg2 import sql
 
 from pipelines.lib import settings
+from pipelines.lib.settings import temporary_env, url_for_database
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-
-
-@contextlib.contextmanager
-def temporary_env(values: dict[str, str | None]) -> Iterator[None]:
-    """Set (or with None, unset) environment variables, restoring the previous values afterwards."""
-    saved = {key: os.environ.get(key) for key in values}
-    try:
-        for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def url_for_database(admin_url: str, dbname: str) -> str:
-    base, _, query = admin_url.partition("?")
-    prefix = base.rsplit("/", 1)[0]
-    return f"{prefix}/{dbname}" + (f"?{query}" if query else "")
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,10 @@ dbt and the tests all see the same instance and the same warehouse.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -64,6 +66,32 @@ def dagster_home() -> Path:
     if not target.exists() or target.read_bytes() != DAGSTER_YAML.read_bytes():
         shutil.copyfile(DAGSTER_YAML, target)
     return home
+
+
+@contextlib.contextmanager
+def temporary_env(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (None: unset) environment variables for the block, restoring the previous values afterwards."""
+    saved = {key: os.environ.get(key) for key in values}
+    try:
+        for key, value in values.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def url_for_database(server_url: str, dbname: str) -> str:
+    """The same server's URL for another database (query options such as a socket `host` kept)."""
+    base, _, query = server_url.partition("?")
+    prefix = base.rsplit("/", 1)[0]
+    return f"{prefix}/{dbname}" + (f"?{query}" if query else "")
 
 
 def uses_embedded_database() -> bool:

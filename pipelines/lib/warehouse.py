@@ -119,6 +119,17 @@ def connect(url: str, *, connect_timeout: int = 10, application_name: str = "pay
         ) from None
 
 
+def fetch_all(url: str, statement: str | sql.Composable, params: tuple | dict = ()) -> list[tuple]:
+    """Run one read-only statement on a short-lived connection; its rows (none for a statement without)."""
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
 def _redact_password(text: str, password: str) -> str:
     return text.replace(password, "***") if password else text
 

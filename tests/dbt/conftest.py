@@ -15,7 +15,7 @@ import dagster as dg
 import psycopg2
 import pytest
 
-from pipelines.lib import settings
+from pipelines.lib import settings, warehouse
 from pipelines.sandbox.truth import ErpDifference, Truth, TruthLine
 
 MARTS = (
@@ -38,13 +38,7 @@ class Warehouse:
     env: dict[str, str]
 
     def query(self, statement: str, params: tuple = ()) -> list[tuple]:
-        conn = psycopg2.connect(self.url)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(statement, params)
-                return cur.fetchall()
-        finally:
-            conn.close()
+        return warehouse.fetch_all(self.url, statement, params)
 
     def execute(self, statement: str, params: tuple = ()) -> None:
         conn = psycopg2.connect(self.url)
@@ -94,13 +88,18 @@ class TruthSnapshot:
 @pytest.fixture(scope="session")
 def dbt_demo(synced_demo, demo_env, sandbox) -> Warehouse:
     """The synced demo warehouse (extraction, ERP import and `dbt build` by run_sync)."""
-    return Warehouse(url=demo_env["PAYROLL_DATABASE_URL"], truth=TruthSnapshot.of(sandbox.state.truth), env=demo_env)
+    return Warehouse(
+        url=demo_env["PAYROLL_DATABASE_URL"], truth=TruthSnapshot.of(sandbox.state.truth), env=demo_env
+    )
 
 
 def copy_project(tmp_path: Path) -> Path:
     """A copy of dbt_project/ and mappings/ (same relative layout), for tests that edit them."""
-    shutil.copytree(settings.DBT_PROJECT_DIR, tmp_path / "dbt_project",
-                    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    shutil.copytree(
+        settings.DBT_PROJECT_DIR,
+        tmp_path / "dbt_project",
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+    )
     shutil.copytree(settings.MAPPINGS_DIR, tmp_path / "mappings")
     return tmp_path / "dbt_project"
 
@@ -118,7 +117,19 @@ def run_dbt(project_dir: Path, database_url: str, *args: str) -> subprocess.Comp
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     return subprocess.run(
-        [DBT, *args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
-         "--target-path", str(project_dir / "target-test")],
-        env=env, capture_output=True, text=True, timeout=600, check=False,
+        [
+            DBT,
+            *args,
+            "--project-dir",
+            str(project_dir),
+            "--profiles-dir",
+            str(project_dir),
+            "--target-path",
+            str(project_dir / "target-test"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-import psycopg2
 import pytest
+
+from pipelines.lib import warehouse
 
 
 @pytest.fixture(scope="session")
@@ -18,12 +19,6 @@ def demo_warehouse_url(synced_demo) -> str:
 @pytest.fixture(scope="session")
 def query(demo_warehouse_url) -> Callable[..., list[tuple]]:
     def _query(statement: str, params: dict | tuple = ()) -> list[tuple]:
-        conn = psycopg2.connect(demo_warehouse_url)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(statement, params)
-                return cur.fetchall()
-        finally:
-            conn.close()
+        return warehouse.fetch_all(demo_warehouse_url, statement, params)
 
     return _query

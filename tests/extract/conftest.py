@@ -7,11 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-import psycopg2
 import pytest
 from psycopg2 import sql
 
-from pipelines.lib import settings
+from pipelines.lib import settings, warehouse
 from tests.conftest import make_env, temporary_env
 
 # Columns that identify one row of each raw table (load columns excluded).
@@ -47,20 +46,17 @@ class Pipeline:
             return run_sync(**{"include_dbt": False, **kwargs})
 
     def query(self, statement: str | sql.Composable, params: tuple = ()) -> list[tuple]:
-        conn = psycopg2.connect(self.database_url)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(statement, params)
-                return cur.fetchall()
-        finally:
-            conn.close()
+        return warehouse.fetch_all(self.database_url, statement, params)
 
     def content_hash(self, table: str) -> str:
         """md5 over every row of the table, load columns excluded, in a stable order."""
         columns = [
-            name for (name,) in self.query(
+            name
+            for (name,) in self.query(
                 "select column_name from information_schema.columns where table_schema || '.' || table_name = %s "
-                "order by ordinal_position", (table,))
+                "order by ordinal_position",
+                (table,),
+            )
             if name not in LOAD_COLUMNS
         ]
         statement = sql.SQL(
@@ -75,9 +71,11 @@ class Pipeline:
         return self.query(statement)[0][0]
 
     def partition_figures(self, table: str) -> dict[tuple[int, int], tuple[int, Decimal]]:
-        rows = self.query(sql.SQL(
-            "select company_id, year, count(*), coalesce(sum(value), 0) from {} group by 1, 2"
-        ).format(_table(table)))
+        rows = self.query(
+            sql.SQL(
+                "select company_id, year, count(*), coalesce(sum(value), 0) from {} group by 1, 2"
+            ).format(_table(table))
+        )
         return {(cid, year): (count, total) for cid, year, count, total in rows}
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
-from pipelines.lib import settings
+from pipelines.lib import settings, warehouse
 from tests.conftest import ARTIFACTS, make_env, temporary_env
 
 FIGURES_FILE = ARTIFACTS / "reliability-figures.json"
@@ -46,13 +46,7 @@ def record_figure(scenario: str, **values: object) -> None:
 
 
 def query(url: str, statement: str | sql.Composable, params: tuple = ()) -> list[tuple]:
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, params)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
+    return warehouse.fetch_all(url, statement, params)
 
 
 def content_hashes(url: str, schemas: tuple[str, ...] = HASHED_SCHEMAS) -> dict[str, tuple[int, str]]:

@@ -31,13 +31,7 @@ PAYROLL_CYCLE = dt.timedelta(days=35)
 
 
 def _query(statement: sql.Composable, params: tuple = ()) -> list[tuple]:
-    conn = warehouse.connect(settings.database_url(start_embedded=False))
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return warehouse.fetch_all(settings.database_url(start_embedded=False), statement, params)
 
 
 def _money(value: Decimal) -> str:
