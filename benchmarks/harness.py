@@ -95,7 +95,7 @@ class BenchContext:
         with admin_connection(self.admin_url) as cur:
             cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
         try:
-            yield url_for_database(self.admin_url, name)
+            yield settings.url_for_database(self.admin_url, name)
         finally:
             with admin_connection(self.admin_url) as cur:
                 cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
@@ -119,31 +119,6 @@ def bench_server_url() -> str:
         settings.check_database_url(url)
         return url
     return settings.database_url()
-
-
-def url_for_database(server_url: str, dbname: str) -> str:
-    base, _, query = server_url.partition("?")
-    prefix = base.rsplit("/", 1)[0]
-    return f"{prefix}/{dbname}" + (f"?{query}" if query else "")
-
-
-@contextlib.contextmanager
-def temporary_env(values: Mapping[str, str | None]) -> Iterator[None]:
-    """Set (None: unset) environment variables for the block, restoring the previous values afterwards."""
-    saved = {key: os.environ.get(key) for key in values}
-    try:
-        for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def pipeline_env(database_url: str, home: Path, nmbrs: Mapping[str, str]) -> dict[str, str]:

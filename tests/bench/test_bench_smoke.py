@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks import peers, run
 from benchmarks.report_xml import write_period_report
-from tests.conftest import temporary_env
+from pipelines.lib.settings import temporary_env
 
 
 def test_generated_report_totals_are_exact_and_use_comma_decimals(tmp_path):
