@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -47,7 +48,9 @@ def command() -> None:
     with demo.demo_sandbox(echo=lambda line: click.echo(f"      {line}")):
         demo.ensure_sandbox_connection(nmbrs, echo=lambda line: click.echo(f"      {line}"))
         log_path = settings.state_dir() / "logs" / "demo.log"
-        click.echo("[3/4] sync: Nmbrs reference data, one run per company-year, then the ERP files and dbt build")
+        click.echo(
+            "[3/4] sync: Nmbrs reference data, one run per company-year, then the ERP files and dbt build"
+        )
         click.echo(f"      (dbt and Dagster output goes to {log_path})")
         from pipelines.lib.sync import run_sync
 
@@ -65,8 +68,11 @@ def command() -> None:
     if not result.success:
         for step in result.failures:
             click.secho(f"FAILED {step.name}: {step.error}", fg="red", err=True)
-        click.secho(f"demo finished with errors in {seconds:.0f}s (`payroll sync --verbose` shows details)",
-                    fg="red", err=True)
+        click.secho(
+            f"demo finished with errors in {seconds:.0f}s (`payroll sync --verbose` shows details)",
+            fg="red",
+            err=True,
+        )
         sys.exit(1)
     click.secho(f"demo finished in {seconds:.0f}s", fg="green")
 
@@ -75,7 +81,11 @@ def command() -> None:
 def _output_to(path: Path) -> Iterator[None]:
     """Send what the libraries print (dbt's log lines, Dagster's console log) to a file, not the terminal."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+    with (
+        path.open("w", encoding="utf-8") as log,
+        contextlib.redirect_stdout(log),
+        contextlib.redirect_stderr(log),
+    ):
         yield
 
 
@@ -83,9 +93,27 @@ def _next_steps(database_url: str) -> None:
     password = settings.dsn_parts(database_url).password
     shown = database_url.replace(f":{password}@", ":***@") if password else database_url
     click.echo(f"Database: {shown}")
+    program = _program()
+    steps = [
+        ("ui", "the Dagster UI: asset graph, runs, checks"),
+        ("export --format xlsx --out export/", "data-table files for pivot tables + a chart"),
+        ("mapping check", "is every wage component mapped?"),
+        ("db url", "the database URL for psql or a BI tool"),
+        ("db stop", "stop the embedded PostgreSQL (make stop)"),
+    ]
+    width = max(len(f"{program} {command}") for command, _ in steps) + 3
     click.echo("Next:")
-    click.echo("  payroll ui                                   # the Dagster UI: asset graph, runs, checks")
-    click.echo("  payroll export --format xlsx --out export/   # data-table files for pivot tables + a chart")
-    click.echo("  payroll mapping check                        # is every wage component mapped?")
-    click.echo("  payroll db url                               # the database URL for psql or a BI tool")
-    click.echo("  payroll db stop                              # stop the embedded PostgreSQL (make stop)")
+    for command, what in steps:
+        click.echo(f"  {f'{program} {command}':<{width}}# {what}")
+
+
+def _program() -> str:
+    """How to call `payroll` from here: plain when it is on PATH, else its path (e.g. .venv/bin/payroll)."""
+    invoked = Path(sys.argv[0]).resolve()
+    on_path = shutil.which("payroll")
+    if invoked.name != "payroll" or (on_path and Path(on_path).resolve() == invoked):
+        return "payroll"
+    try:
+        return str(invoked.relative_to(Path.cwd()))
+    except ValueError:
+        return str(invoked)
