@@ -92,13 +92,19 @@ def load_with_to_sql(
 def _dlt_credentials(database_url: str) -> dict:
     """dlt insists on a password; a trust-auth server (as here) ignores the placeholder."""
     parts = settings.dsn_parts(database_url)
-    return {
+    credentials = {
         "database": parts.dbname,
         "username": parts.user,
         "password": parts.password or "unused-with-trust-auth",
         "host": parts.host,
         "port": parts.port,
     }
+    if parts.host.startswith("/"):
+        # A Unix socket (the embedded server): dlt renders host into the URL's authority, where a
+        # path does not fit; libpq takes the socket folder from the query instead.
+        credentials["host"] = "localhost"  # dlt requires a host; the query parameter below wins in libpq
+        credentials["query"] = {"host": parts.host}
+    return credentials
 
 
 def load_with_dlt(
