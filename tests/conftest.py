@@ -22,6 +22,15 @@ from pipelines.lib.settings import temporary_env, url_for_database
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored_after_each_test():
+    """No test leaks environment changes into the next (session fixtures are set up before this)."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """Admin URL of the PostgreSQL server the tests use."""

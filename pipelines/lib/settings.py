@@ -70,8 +70,10 @@ def dagster_home() -> Path:
 
 @contextlib.contextmanager
 def temporary_env(values: Mapping[str, str | None]) -> Iterator[None]:
-    """Set (None: unset) environment variables for the block, restoring the previous values afterwards."""
-    saved = {key: os.environ.get(key) for key in values}
+    """Set (None: unset) environment variables for the block; afterwards the WHOLE environment is as
+    before, including what code inside the block exported (prepare_environment's DAGSTER_HOME,
+    PAYROLL_DAGSTER_PG_URL, PAYROLL_DB_*, PAYROLL_EMBEDDED …), so nothing leaks out of the block."""
+    saved = dict(os.environ)
     try:
         for key, value in values.items():
             if value is None:
@@ -80,11 +82,8 @@ def temporary_env(values: Mapping[str, str | None]) -> Iterator[None]:
                 os.environ[key] = value
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def url_for_database(server_url: str, dbname: str) -> str:

@@ -72,3 +72,19 @@ def test_repr_never_shows_secrets():
     for secret in ("tok-4f9a0c2e9d", "sec-77ad01", "key-0b1c"):
         assert secret not in text
     assert "payroll@example.nl" in text and "token='***'" in text
+
+
+def test_a_local_sandbox_gets_a_free_redirect_port_and_real_nmbrs_the_registered_one():
+    """Concurrent connects against a sandbox must not collide; real Nmbrs only accepts the registered URI."""
+    from pipelines.lib.nmbrs.config import DEFAULT_REDIRECT_URI, NmbrsSettings
+    from pipelines.lib.settings import temporary_env
+
+    rest = {"NMBRS_CLIENT_ID": "c", "NMBRS_CLIENT_SECRET": "s", "NMBRS_SUBSCRIPTION_KEY": "k"}
+    with temporary_env(
+        {**rest, "NMBRS_IDENTITY_URL": "http://127.0.0.1:9/", "NMBRS_REST_URL": "http://127.0.0.1:9"}
+    ):
+        assert NmbrsSettings.from_env().redirect_uri == "http://127.0.0.1:0/callback"
+    with temporary_env(
+        {**rest, "NMBRS_IDENTITY_URL": None, "NMBRS_REST_URL": None, "NMBRS_REDIRECT_URI": None}
+    ):
+        assert NmbrsSettings.from_env().redirect_uri == DEFAULT_REDIRECT_URI

@@ -23,6 +23,7 @@ DEFAULT_SOAP_URL = "https://api.nmbrs.nl/soap/v3/"
 DEFAULT_REST_URL = "https://api.nmbrsapp.com"
 DEFAULT_IDENTITY_URL = "https://identityservice.nmbrs.com"
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:53682/callback"
+SANDBOX_REDIRECT_URI = "http://127.0.0.1:0/callback"  # port 0: the listener takes a free port
 DEFAULT_SCOPES = (
     "company.info.read",
     "company.payrollsettings.read",
@@ -148,26 +149,28 @@ class NmbrsSettings:
                 source_mode=requested or "rest+soap",
                 timeout_seconds=timeout,
                 report_deadline_seconds=deadline,
-                redirect_uri=_env("NMBRS_REDIRECT_URI") or "http://127.0.0.1:0/callback",
+                redirect_uri=_env("NMBRS_REDIRECT_URI") or SANDBOX_REDIRECT_URI,
                 scopes=scopes,
                 demo=True,
                 **SANDBOX_CREDENTIALS,
             )
+        identity_url = _check_url("NMBRS_IDENTITY_URL", _env("NMBRS_IDENTITY_URL") or DEFAULT_IDENTITY_URL)
+        # Real Nmbrs only redirects to the registered URI (fixed port); a local sandbox takes any port,
+        # so it gets a free one and concurrent `payroll connect`/syncs never collide on 53682.
+        default_redirect = SANDBOX_REDIRECT_URI if is_local_url(identity_url) else DEFAULT_REDIRECT_URI
         values = cls(
             soap_url=_check_url("NMBRS_SOAP_URL", _env("NMBRS_SOAP_URL") or DEFAULT_SOAP_URL),
             username=_env("NMBRS_USERNAME"),
             token=_env("NMBRS_TOKEN"),
             domain=_env("NMBRS_DOMAIN"),
             rest_url=_check_url("NMBRS_REST_URL", _env("NMBRS_REST_URL") or DEFAULT_REST_URL).rstrip("/"),
-            identity_url=_check_url(
-                "NMBRS_IDENTITY_URL", _env("NMBRS_IDENTITY_URL") or DEFAULT_IDENTITY_URL
-            ).rstrip("/"),
+            identity_url=identity_url.rstrip("/"),
             client_id=_env("NMBRS_CLIENT_ID"),
             client_secret=_env("NMBRS_CLIENT_SECRET"),
             subscription_key=_env("NMBRS_SUBSCRIPTION_KEY"),
             timeout_seconds=timeout,
             report_deadline_seconds=deadline,
-            redirect_uri=_check_url("NMBRS_REDIRECT_URI", _env("NMBRS_REDIRECT_URI") or DEFAULT_REDIRECT_URI),
+            redirect_uri=_check_url("NMBRS_REDIRECT_URI", _env("NMBRS_REDIRECT_URI") or default_redirect),
             scopes=scopes,
         )
         mode = requested or _default_mode(values)
