@@ -13,7 +13,9 @@ from pipelines.lib import demo
 
 def _summary(result) -> list[str]:
     width = max((len(step.name) for step in result.steps), default=4)
-    lines = [f"{'step':<{width}}  {'status':<6}  {'rows':>8}  {'written':>8}  {'SOAP':>5}  {'REST':>5}  {'time':>7}"]
+    lines = [
+        f"{'step':<{width}}  {'status':<6}  {'rows':>8}  {'written':>8}  {'SOAP':>5}  {'REST':>5}  {'time':>7}"
+    ]
     for step in result.steps:
         rows = sum(load.rows for load in step.loads)
         written = sum(load.rows_loaded for load in step.loads)
@@ -29,20 +31,36 @@ def _summary(result) -> list[str]:
     )
     rows = result.rows()
     if rows:
-        lines.append("rows per table: " + ", ".join(f"{asset} {count}" for asset, count in sorted(rows.items())))
+        lines.append(
+            "rows per table: " + ", ".join(f"{asset} {count}" for asset, count in sorted(rows.items()))
+        )
     return lines
 
 
 @click.command(name="sync")
-@click.option("--since", type=click.IntRange(1990, dt.date.today().year), default=None,
-              help="First payroll year to load (default PAYROLL_START_YEAR, else last year).")
-@click.option("--company", "companies", multiple=True, type=int,
-              help="Only this Nmbrs company id (repeatable). Default: every company.")
+@click.option(
+    "--since",
+    type=click.IntRange(1990, dt.date.today().year),
+    default=None,
+    help="First payroll year to load (default PAYROLL_START_YEAR, else last year).",
+)
+@click.option(
+    "--company",
+    "companies",
+    multiple=True,
+    type=int,
+    help="Only this Nmbrs company id (repeatable). Default: every company.",
+)
 @click.option("--no-dbt", is_flag=True, help="Load the raw tables only; skip the ERP files and dbt build.")
-@click.option("--full-refresh", is_flag=True,
-              help="Fetch every report again, even for company-years whose runs did not change.")
+@click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Fetch every report again, even for company-years whose runs did not change.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Show the full error (traceback) of failed steps.")
-def command(since: int | None, companies: tuple[int, ...], no_dbt: bool, full_refresh: bool, verbose: bool) -> None:
+def command(
+    since: int | None, companies: tuple[int, ...], no_dbt: bool, full_refresh: bool, verbose: bool
+) -> None:
     """Run the whole pipeline once, headless: Nmbrs raw tables, then the ERP files and dbt build.
 
     Each step is a Dagster run in the same instance as `payroll ui`, so it shows there too. A failed

@@ -9,7 +9,9 @@ from pipelines.lib import dagster_ui, demo, settings
 
 @click.command(name="ui")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the webserver listens on.")
-@click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="Webserver port.")
+@click.option(
+    "--port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="Webserver port."
+)
 def command(host: str, port: int) -> None:
     """Start the Dagster UI and daemon (sensors, schedules, queued runs). Ctrl-C stops everything.
 
@@ -20,7 +22,9 @@ def command(host: str, port: int) -> None:
     settings.prepare_environment()
     _apply_pool_size()
     with demo.demo_sandbox_if_needed(echo=click.echo):
-        click.echo(f"Dagster UI: http://{host}:{port}  (DAGSTER_HOME={settings.dagster_home()}); Ctrl-C stops it")
+        click.echo(
+            f"Dagster UI: http://{host}:{port}  (DAGSTER_HOME={settings.dagster_home()}); Ctrl-C stops it"
+        )
         code = dagster_ui.run_foreground(dagster_ui.dagster_dev_command(host, port))
     if code:
         raise SystemExit(code)

@@ -129,4 +129,3 @@ def demo_sandbox_if_needed(echo: Callable[[str], None] = print) -> Iterator[Sand
     with demo_sandbox(echo) as handle:
         ensure_sandbox_connection(nmbrs, echo)
         yield handle
-

@@ -101,7 +101,9 @@ def _companies(cur) -> list[CompanyLoad]:
         """
     )
     return [
-        CompanyLoad(row[0], row[1], row[2] or "", row[3], row[4], _period_label(row[5]), _period_label(row[6]))
+        CompanyLoad(
+            row[0], row[1], row[2] or "", row[3], row[4], _period_label(row[5]), _period_label(row[6])
+        )
         for row in cur.fetchall()
     ]
 
@@ -157,7 +159,9 @@ def render(summary: DemoSummary) -> Iterator[str]:
         + (" (run `payroll mapping check`)" if counts.get("unmapped") else "")
     )
     total = sum(summary.reconciliation.values())
-    parts = ", ".join(f"{summary.reconciliation.get(status, 0)} {status}" for status in RECONCILIATION_STATUSES)
+    parts = ", ".join(
+        f"{summary.reconciliation.get(status, 0)} {status}" for status in RECONCILIATION_STATUSES
+    )
     yield f"Reconciliation with the ERP ({total} company x month x account rows): {parts}"
     if summary.differences:
         yield from _difference_table(summary.differences)

@@ -28,7 +28,8 @@ from pipelines.lib.settings import ConfigurationError
 NMBRS_GROUP = "nmbrs_raw"
 REFERENCE_ASSETS = tuple(dg.AssetKey(["nmbrs", name]) for name in ("environment", "companies", "employees"))
 COMPANY_YEAR_ASSETS = tuple(
-    dg.AssetKey(["nmbrs", name]) for name in ("payroll_runs", "wage_components", "payslips", "source_coverage")
+    dg.AssetKey(["nmbrs", name])
+    for name in ("payroll_runs", "wage_components", "payslips", "source_coverage")
 )
 COMPANY_YEAR_OP = "nmbrs_company_year"
 SYNC_TAG = "payroll/sync"
@@ -133,7 +134,9 @@ def run_sync(
             say(f"marked {len(recovered)} run(s) of an interrupted sync as failed and freed their pool slots")
         _apply_pool_size(instance)
 
-        reference = _execute(job, instance, "nmbrs reference data", list(REFERENCE_ASSETS), None, tags, {}, say)
+        reference = _execute(
+            job, instance, "nmbrs reference data", list(REFERENCE_ASSETS), None, tags, {}, say
+        )
         result.steps.append(reference)
         if not reference.success:
             result.seconds = time.monotonic() - started
@@ -147,13 +150,23 @@ def run_sync(
             for year in years:
                 key = company_year_key(company_id, year)
                 result.steps.append(
-                    _execute(job, instance, f"company {company_id}, year {year}", list(COMPANY_YEAR_ASSETS),
-                             str(key), tags, op_config, say)
+                    _execute(
+                        job,
+                        instance,
+                        f"company {company_id}, year {year}",
+                        list(COMPANY_YEAR_ASSETS),
+                        str(key),
+                        tags,
+                        op_config,
+                        say,
+                    )
                 )
 
         downstream = _downstream_keys(defs) if include_dbt else []
         if downstream:
-            result.steps.append(_execute(job, instance, "ERP files + dbt build", downstream, None, tags, {}, say))
+            result.steps.append(
+                _execute(job, instance, "ERP files + dbt build", downstream, None, tags, {}, say)
+            )
     result.seconds = time.monotonic() - started
     return result
 
@@ -260,8 +273,16 @@ def _downstream_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
     return sorted(keys, key=lambda k: k.to_user_string())
 
 
-def _execute(job, instance, name: str, keys: Sequence[dg.AssetKey], partition: str | None, tags: dict,
-             run_config: dict, say: Progress) -> StepResult:
+def _execute(
+    job,
+    instance,
+    name: str,
+    keys: Sequence[dg.AssetKey],
+    partition: str | None,
+    tags: dict,
+    run_config: dict,
+    say: Progress,
+) -> StepResult:
     step = StepResult(name=name, partition=partition)
     say(f"{name}: running")
     started = time.monotonic()
@@ -282,8 +303,10 @@ def _execute(job, instance, name: str, keys: Sequence[dg.AssetKey], partition: s
     step.seconds = time.monotonic() - started
     if step.success:
         rows = sum(load.rows for load in step.loads)
-        say(f"{name}: done in {step.seconds:.1f}s ({rows} rows, {step.calls['soap']} SOAP and "
-            f"{step.calls['rest']} REST calls)")
+        say(
+            f"{name}: done in {step.seconds:.1f}s ({rows} rows, {step.calls['soap']} SOAP and "
+            f"{step.calls['rest']} REST calls)"
+        )
     else:
         say(f"{name}: FAILED in {step.seconds:.1f}s: {step.error}")
     return step

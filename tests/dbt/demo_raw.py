@@ -41,4 +41,3 @@ def clone_raw_tables(source_url: str, target_url: str) -> None:
     finally:
         source.close()
         target.close()
-

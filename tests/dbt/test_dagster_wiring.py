@@ -19,10 +19,18 @@ def asset_graph():
 
 def test_dbt_sources_are_the_raw_assets_and_models_are_grouped_by_layer(asset_graph):
     dbt_def = assets.payroll_dbt
-    upstream = {k.to_user_string() for k in dbt_def.dependency_keys} - {k.to_user_string() for k in dbt_def.keys}
+    upstream = {k.to_user_string() for k in dbt_def.dependency_keys} - {
+        k.to_user_string() for k in dbt_def.keys
+    }
     assert upstream == {
-        "nmbrs/companies", "nmbrs/employees", "nmbrs/payroll_runs", "nmbrs/wage_components",
-        "nmbrs/payslips", "nmbrs/source_coverage", "erp/chart_of_accounts", "erp/gl_movements",
+        "nmbrs/companies",
+        "nmbrs/employees",
+        "nmbrs/payroll_runs",
+        "nmbrs/wage_components",
+        "nmbrs/payslips",
+        "nmbrs/source_coverage",
+        "erp/chart_of_accounts",
+        "erp/gl_movements",
     }
     for key in upstream:  # every source is a real, materializable asset of the code location
         assert asset_graph.get(dg.AssetKey.from_user_string(key)).is_materializable, key
@@ -30,9 +38,9 @@ def test_dbt_sources_are_the_raw_assets_and_models_are_grouped_by_layer(asset_gr
     assert groups["wage_component_gl_mapping"] == groups["company_entity_mapping"] == "mappings"
     assert groups["stg_nmbrs__wage_components"] == "staging"
     assert groups["int_payroll_periods"] == "intermediate"
-    assert {groups[m] for m in ("fct_payroll_lines", "payroll_gl_reconciliation", "unmapped_wage_components")} == {
-        "marts"
-    }
+    assert {
+        groups[m] for m in ("fct_payroll_lines", "payroll_gl_reconciliation", "unmapped_wage_components")
+    } == {"marts"}
     fct_parents = asset_graph.get(dg.AssetKey("fct_payroll_lines")).parent_keys
     assert dg.AssetKey("unmapped_wage_components") in fct_parents
 

@@ -22,8 +22,17 @@ def test_reconciliation_is_matched_except_the_deliberate_erp_differences(dbt_dem
     expected = dbt_demo.truth.erp_differences
     assert {d.kind for d in expected} == {"difference", "missing_in_erp", "missing_in_payroll"}
     assert sorted(rows) == sorted(
-        (d.company_id, d.entity, d.year, d.month, d.account, d.kind, d.payroll_amount or Decimal("0.00"),
-         d.erp_amount or Decimal("0.00"), d.difference)
+        (
+            d.company_id,
+            d.entity,
+            d.year,
+            d.month,
+            d.account,
+            d.kind,
+            d.payroll_amount or Decimal("0.00"),
+            d.erp_amount or Decimal("0.00"),
+            d.difference,
+        )
         for d in expected
     )
     first_year = min(d.year for d in expected)
@@ -33,7 +42,9 @@ def test_reconciliation_is_matched_except_the_deliberate_erp_differences(dbt_dem
     assert by_kind["missing_in_erp"][:5] == (102, "NL02", first_year, 3, "4100")
     assert by_kind["missing_in_payroll"][:5] == (103, "NL03", first_year, 12, "4200")
     assert by_kind["missing_in_payroll"][7] == Decimal("250.00")
-    matched = dbt_demo.query("select count(*) from marts.payroll_gl_reconciliation where status = 'matched'")[0][0]
+    matched = dbt_demo.query("select count(*) from marts.payroll_gl_reconciliation where status = 'matched'")[
+        0
+    ][0]
     assert matched == len(dbt_demo.truth.gl) - 2  # every other payroll month × account agrees
 
 
@@ -163,9 +174,9 @@ def test_dimensions_hold_no_personal_identifiers(dbt_demo):
     assert not columns & {"bsn", "birth_date", "birthday", "email_work", "email"}
     employees = dbt_demo.query("select count(*) from marts.dim_employees")[0][0]
     assert employees == dbt_demo.truth.employees
-    statuses = dict(dbt_demo.query(
-        "select mapping_status, count(*) from marts.dim_wage_components group by 1"
-    ))
+    statuses = dict(
+        dbt_demo.query("select mapping_status, count(*) from marts.dim_wage_components group by 1")
+    )
     assert statuses.keys() == {"mapped", "hidden"}
     assert dbt_demo.query("select count(*) from marts.unmapped_wage_components")[0][0] == 0
 
@@ -178,8 +189,13 @@ def test_bi_role_reads_marts_only(dbt_demo):
             cur.execute("set role payroll_bi")
             cur.execute("select count(*) from marts.payroll_gl_reconciliation")
             assert cur.fetchone()[0] > 0
-            for relation in ("nmbrs.wage_components", "erp.gl_movements", "staging.stg_nmbrs__employees",
-                             "intermediate.int_payroll_periods", "nmbrs_restricted.employee_personal"):
+            for relation in (
+                "nmbrs.wage_components",
+                "erp.gl_movements",
+                "staging.stg_nmbrs__employees",
+                "intermediate.int_payroll_periods",
+                "nmbrs_restricted.employee_personal",
+            ):
                 with pytest.raises(psycopg2.errors.InsufficientPrivilege):
                     cur.execute(f"select 1 from {relation} limit 1")  # noqa: S608 - fixed names
     finally:

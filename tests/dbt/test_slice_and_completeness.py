@@ -27,9 +27,13 @@ def clone(dbt_demo, make_database, tmp_path_factory) -> Warehouse:
 
 
 def _rows_outside(warehouse: Warehouse, mart: str, company_id: int) -> list[str]:
-    return sorted(r[0] for r in warehouse.query(
-        f"select t::text from marts.{mart} as t where company_id <> %s", (company_id,)  # noqa: S608
-    ))
+    return sorted(
+        r[0]
+        for r in warehouse.query(
+            f"select t::text from marts.{mart} as t where company_id <> %s",
+            (company_id,),  # noqa: S608
+        )
+    )
 
 
 def test_company_year_vars_rebuild_only_that_slice(clone, tmp_path):
@@ -85,10 +89,14 @@ def test_removing_a_mapping_row_fails_completeness_and_stops_the_marts(clone, tm
 
     with temporary_env({"PAYROLL_DATABASE_URL": clone.url}):
         message = assets.describe_unmapped(assets.unmapped_components())
-        check = assets._with_unmapped_listed(dg.AssetCheckResult(
-            passed=False, asset_key=dg.AssetKey("unmapped_wage_components"),
-            check_name="wage_components_are_all_mapped_unmapped_wage_components_", metadata={"rows": 3},
-        ))
+        check = assets._with_unmapped_listed(
+            dg.AssetCheckResult(
+                passed=False,
+                asset_key=dg.AssetKey("unmapped_wage_components"),
+                check_name="wage_components_are_all_mapped_unmapped_wage_components_",
+                metadata={"rows": 3},
+            )
+        )
     assert message.startswith("3 wage component(s) have no GL mapping: company 101 code 4200")
     assert "mappings/wage_component_gl_mapping.csv" in message
     assert check.description == message and not check.passed
@@ -121,9 +129,24 @@ def test_seed_checks_catch_bad_statement_unknown_account_and_duplicates(clone, t
 
 def test_erp_sources_can_point_at_another_loaders_tables(tmp_path):
     project = copy_project(tmp_path)
-    erp_vars = {"erp_schema": "finance_raw", "erp_chart_of_accounts_table": "coa", "erp_gl_movements_table": "gl"}
-    result = run_dbt(project, "postgresql://postgres@127.0.0.1:5432/unused", "ls", "--resource-type", "source",
-                     "--output", "json", "--output-keys", "unique_id relation_name", "--vars", json.dumps(erp_vars))
+    erp_vars = {
+        "erp_schema": "finance_raw",
+        "erp_chart_of_accounts_table": "coa",
+        "erp_gl_movements_table": "gl",
+    }
+    result = run_dbt(
+        project,
+        "postgresql://postgres@127.0.0.1:5432/unused",
+        "ls",
+        "--resource-type",
+        "source",
+        "--output",
+        "json",
+        "--output-keys",
+        "unique_id relation_name",
+        "--vars",
+        json.dumps(erp_vars),
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     relations = {
         row["unique_id"]: row["relation_name"]

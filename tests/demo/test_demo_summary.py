@@ -40,7 +40,8 @@ def test_wage_components_mapped_and_hidden(summary, sandbox):
 
 def test_differences_are_exactly_the_sandbox_erp_differences(summary, sandbox):
     expected = {
-        (d.company_id, d.year, d.month, d.account, d.difference, d.kind) for d in sandbox.state.truth.erp_differences
+        (d.company_id, d.year, d.month, d.account, d.difference, d.kind)
+        for d in sandbox.state.truth.erp_differences
     }
     found = {(d.company_id, d.year, d.month, d.account, d.difference, d.status) for d in summary.differences}
     assert found == expected
@@ -53,8 +54,11 @@ def test_rendered_summary_lists_every_difference_to_the_cent(summary):
     assert "Loaded 3 companies" in text
     assert "Fietsenmakerij Jansen & Zn.  (Week4)" in text
     for difference in summary.differences:
-        row = next(line for line in text.splitlines() if f"{difference.year}-{difference.month:02d}" in line
-                   and f" {difference.account} " in line)
+        row = next(
+            line
+            for line in text.splitlines()
+            if f"{difference.year}-{difference.month:02d}" in line and f" {difference.account} " in line
+        )
         assert f"{difference.difference:,.2f}" in row
         assert difference.status in row
         assert difference.company in row

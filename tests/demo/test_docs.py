@@ -10,8 +10,16 @@ import dagster as dg
 from pipelines.lib.settings import PROJECT_ROOT
 
 DOCS = PROJECT_ROOT / "docs"
-VARIABLE = re.compile(r"""["'](?:PAYROLL|NMBRS|DAGSTER|DBT)_[A-Z0-9_]*[A-Z0-9]["']|env:\s*((?:PAYROLL|NMBRS)_[A-Z0-9_]+)""")
-SOURCES = ("pipelines/**/*.py", "benchmarks/**/*.py", "tests/conftest.py", "dbt_project/profiles.yml", "dagster.yaml")
+VARIABLE = re.compile(
+    r"""["'](?:PAYROLL|NMBRS|DAGSTER|DBT)_[A-Z0-9_]*[A-Z0-9]["']|env:\s*((?:PAYROLL|NMBRS)_[A-Z0-9_]+)"""
+)
+SOURCES = (
+    "pipelines/**/*.py",
+    "benchmarks/**/*.py",
+    "tests/conftest.py",
+    "dbt_project/profiles.yml",
+    "dagster.yaml",
+)
 
 
 def variables_read_by_the_code() -> dict[str, str]:

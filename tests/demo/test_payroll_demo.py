@@ -62,7 +62,9 @@ def port_is_open(port: int) -> bool:
 
 def company_year_calls(stdout: str) -> list[int]:
     """SOAP calls reported by each company-year step."""
-    return [int(n) for n in re.findall(r"company \d+, year \d+: done in [\d.]+s \(\d+ rows, (\d+) SOAP", stdout)]
+    return [
+        int(n) for n in re.findall(r"company \d+, year \d+: done in [\d.]+s \(\d+ rows, (\d+) SOAP", stdout)
+    ]
 
 
 @pytest.mark.embedded

@@ -44,7 +44,9 @@ def pipeline(make_pipeline):
 def _run_ids(pipeline) -> dict[tuple[str, int, int], set[str]]:
     found = {}
     for table in PARTITIONED:
-        for cid, year, run_id in pipeline.query(f"select distinct company_id, year, _dagster_run_id from {table}"):  # noqa: S608
+        for cid, year, run_id in pipeline.query(
+            f"select distinct company_id, year, _dagster_run_id from {table}"
+        ):  # noqa: S608
             found.setdefault((table, cid, year), set()).add(run_id)
     return found
 
@@ -60,7 +62,9 @@ def _partition_hash(pipeline, table: str, company_id: int, year: int) -> list[tu
 def test_no_bsn_birth_date_or_secret_in_logs_event_log_or_tables(pipeline):
     state = pipeline.sandbox.state
     people = [e for c in state.world.companies() for e in state.world.employees(c.id)]
-    secrets = {pipeline.env[name] for name in ("NMBRS_TOKEN", "NMBRS_CLIENT_SECRET", "NMBRS_SUBSCRIPTION_KEY")}
+    secrets = {
+        pipeline.env[name] for name in ("NMBRS_TOKEN", "NMBRS_CLIENT_SECRET", "NMBRS_SUBSCRIPTION_KEY")
+    }
     for refresh_token, access_token in pipeline.query(
         "select refresh_token, access_token from payroll_private.oauth_tokens"
     ):
@@ -72,10 +76,10 @@ def test_no_bsn_birth_date_or_secret_in_logs_event_log_or_tables(pipeline):
     texts = {"debug log": pipeline.debug_log}
     with pipeline.active(), dg.DagsterInstance.get() as instance:
         for step in pipeline.first_result.steps:
-            texts[f"event log {step.name}"] = "\n".join(serialize_value(e) for e in instance.all_logs(step.run_id))
-    raw = pipeline.query(
-        "select string_agg(t::text, ' ') from (select * from nmbrs.employees) t"
-    )[0][0]
+            texts[f"event log {step.name}"] = "\n".join(
+                serialize_value(e) for e in instance.all_logs(step.run_id)
+            )
+    raw = pipeline.query("select string_agg(t::text, ' ') from (select * from nmbrs.employees) t")[0][0]
     texts["nmbrs.employees"] = raw
     assert "DEBUG" in pipeline.debug_log  # the capture did see debug output
     for where, text in texts.items():
@@ -89,8 +93,12 @@ def test_correction_resync_replaces_only_that_partition(pipeline):
     state = pipeline.sandbox.state
     year = min(state.world.years(101))
     before = _run_ids(pipeline)
-    old_runs = {n for (n,) in pipeline.query(
-        "select run_number from nmbrs.payslips where company_id = 101 and year = %s group by 1", (year,))}
+    old_runs = {
+        n
+        for (n,) in pipeline.query(
+            "select run_number from nmbrs.payslips where company_id = 101 and year = %s group by 1", (year,)
+        )
+    }
     correction = state.correct_period(101, year, 3)
     state.counters.reset()
 
@@ -100,20 +108,29 @@ def test_correction_resync_replaces_only_that_partition(pipeline):
     after = _run_ids(pipeline)
     changed = {key for key in after if after[key] != before.get(key)}
     assert {(table, cid, y) for table, cid, y in changed} == {
-        ("nmbrs.payroll_runs", 101, year), ("nmbrs.wage_components", 101, year),
-        ("nmbrs.payslips", 101, year), ("nmbrs.source_coverage", 101, year),
+        ("nmbrs.payroll_runs", 101, year),
+        ("nmbrs.wage_components", 101, year),
+        ("nmbrs.payslips", 101, year),
+        ("nmbrs.source_coverage", 101, year),
     }
     # Payslips of the earlier runs were not fetched again: only the correction run's lines are new.
-    rewritten = {n for (n,) in pipeline.query(
-        "select distinct run_number from nmbrs.payslips where company_id = 101 and year = %s "
-        "and _dagster_run_id <> all(%s)", (year, list(before[("nmbrs.payslips", 101, year)])))}
+    rewritten = {
+        n
+        for (n,) in pipeline.query(
+            "select distinct run_number from nmbrs.payslips where company_id = 101 and year = %s "
+            "and _dagster_run_id <> all(%s)",
+            (year, list(before[("nmbrs.payslips", 101, year)])),
+        )
+    }
     assert rewritten == {correction.number} and correction.number not in old_runs
     assert state.counters.calls[PAYSLIP_REPORT] == 1
     assert state.counters.calls[WAGE_REPORT] == 1
     truth = state.truth
     for table in ("wage_components", "payslips"):
-        assert pipeline.partition_figures(f"nmbrs.{table}")[(101, year)] == expected_partitions(
-            truth, table, [101], [year])[(101, year)]
+        assert (
+            pipeline.partition_figures(f"nmbrs.{table}")[(101, year)]
+            == expected_partitions(truth, table, [101], [year])[(101, year)]
+        )
 
 
 def test_transient_faults_retry_to_success(pipeline):
@@ -132,8 +149,10 @@ def test_transient_faults_retry_to_success(pipeline):
     assert all(rule.exhausted for rule in state.faults.rules())
     assert sum(step.retries for step in result.steps) >= 1  # the failed report task re-ran the step
     for table in ("wage_components", "payslips"):
-        assert pipeline.partition_figures(f"nmbrs.{table}")[(102, year)] == expected_partitions(
-            state.truth, table, [102], [year])[(102, year)]
+        assert (
+            pipeline.partition_figures(f"nmbrs.{table}")[(102, year)]
+            == expected_partitions(state.truth, table, [102], [year])[(102, year)]
+        )
     assert pipeline.duplicates("nmbrs.payslips") == 0
     state.faults.clear()
 
@@ -167,8 +186,10 @@ def test_missing_permission_fails_fast_and_keeps_the_partition(pipeline):
 
     healed = pipeline.sync(companies=[103], since=year)  # the full-permission token loads the new run
     assert healed.success
-    assert pipeline.partition_figures("nmbrs.payslips")[(103, year)] == expected_partitions(
-        state.truth, "payslips", [103], [year])[(103, year)]
+    assert (
+        pipeline.partition_figures("nmbrs.payslips")[(103, year)]
+        == expected_partitions(state.truth, "payslips", [103], [year])[(103, year)]
+    )
 
 
 def test_report_task_past_the_deadline_stops_with_a_clear_error(pipeline):
@@ -204,11 +225,18 @@ def test_personal_data_only_on_opt_in_and_only_in_the_restricted_schema(pipeline
     opted_in = _with_env(pipeline, PAYROLL_STORE_PERSONAL_DATA="true").sync(companies=[103], since=year)
 
     assert opted_in.success
-    stored = pipeline.query("select company_id, employee_id, bsn, birth_date from nmbrs_restricted.employee_personal")
+    stored = pipeline.query(
+        "select company_id, employee_id, bsn, birth_date from nmbrs_restricted.employee_personal"
+    )
     assert {(c, e): (bsn, born) for c, e, bsn, born in stored} == {
-        key: (p.bsn, p.birth_date) for key, p in people.items()}
-    columns = {name for (name,) in pipeline.query(
-        "select column_name from information_schema.columns where table_schema = 'nmbrs'")}
+        key: (p.bsn, p.birth_date) for key, p in people.items()
+    }
+    columns = {
+        name
+        for (name,) in pipeline.query(
+            "select column_name from information_schema.columns where table_schema = 'nmbrs'"
+        )
+    }
     assert not columns & {"bsn", "birth_date", "birthday", "email_work"}
 
     opted_out = pipeline.sync(companies=[103], since=year)

@@ -25,8 +25,13 @@ def _spawn(pipeline: Pipeline, *args: str) -> subprocess.Popen:
             env.pop(key, None)
         else:
             env[key] = value
-    return subprocess.Popen([PAYROLL, "sync", "--no-dbt", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [PAYROLL, "sync", "--no-dbt", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _payslip_rows(pipeline: Pipeline) -> int:
@@ -43,7 +48,9 @@ def test_sync_killed_mid_load_and_rerun_equals_an_uninterrupted_run(make_pipelin
     deadline = time.monotonic() + 240
     while _payslip_rows(pipeline) == 0 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert process.poll() is None, "the sync finished before it could be killed: " + (process.stdout.read() or "")
+    assert process.poll() is None, "the sync finished before it could be killed: " + (
+        process.stdout.read() or ""
+    )
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     process.stdout.close()
@@ -51,13 +58,17 @@ def test_sync_killed_mid_load_and_rerun_equals_an_uninterrupted_run(make_pipelin
     world = pipeline.sandbox.state.world
     companies = [c.id for c in world.companies()]
     years = sorted({y for c in companies for y in world.years(c)})
-    assert pipeline.partition_figures("nmbrs.payslips") != expected_partitions(truth, "payslips", companies, years)
+    assert pipeline.partition_figures("nmbrs.payslips") != expected_partitions(
+        truth, "payslips", companies, years
+    )
 
     rerun = pipeline.sync()
 
     assert rerun.success, [f"{s.name}: {s.error}" for s in rerun.failures]
     for table in ("wage_components", "payslips"):
-        assert pipeline.partition_figures(f"nmbrs.{table}") == expected_partitions(truth, table, companies, years)
+        assert pipeline.partition_figures(f"nmbrs.{table}") == expected_partitions(
+            truth, table, companies, years
+        )
     with pipeline.active(), dg.DagsterInstance.get() as instance:
         unfinished = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
         assert unfinished == []  # the killed run was marked failed and its pool slot freed

@@ -36,10 +36,18 @@ def test_every_table_equals_the_sandbox_to_the_cent(synced):
     assert pipeline.query("select count(*) from nmbrs.companies")[0][0] == truth.rows("companies")
     assert pipeline.query("select count(*) from nmbrs.employees")[0][0] == truth.rows("employees")
     assert pipeline.query("select source_mode from nmbrs.environment") == [(mode,)]
-    runs = dict(((c, y), n) for c, y, n in pipeline.query(
-        "select company_id, year, count(*) from nmbrs.payroll_runs group by 1, 2"))
-    assert runs == {(c, y): truth.rows("payroll_runs", company_id=c, year=y)
-                    for c in companies for y in years if truth.rows("payroll_runs", company_id=c, year=y)}
+    runs = dict(
+        ((c, y), n)
+        for c, y, n in pipeline.query(
+            "select company_id, year, count(*) from nmbrs.payroll_runs group by 1, 2"
+        )
+    )
+    assert runs == {
+        (c, y): truth.rows("payroll_runs", company_id=c, year=y)
+        for c in companies
+        for y in years
+        if truth.rows("payroll_runs", company_id=c, year=y)
+    }
 
     if mode == "rest":
         expected = {}
@@ -49,22 +57,32 @@ def test_every_table_equals_the_sandbox_to_the_cent(synced):
                 expected[key] = (old_rows + rows, old_total + total)
         assert pipeline.partition_figures("nmbrs.wage_components") == expected
         assert pipeline.query("select distinct source from nmbrs.wage_components order by 1") == [
-            ("rest_fixed",), ("rest_variable",)]
+            ("rest_fixed",),
+            ("rest_variable",),
+        ]
         assert pipeline.query("select count(*) from nmbrs.payslips")[0][0] == 0
-        assert {c for (c,) in pipeline.query("select distinct coverage from nmbrs.source_coverage")} == {"rest_only"}
+        assert {c for (c,) in pipeline.query("select distinct coverage from nmbrs.source_coverage")} == {
+            "rest_only"
+        }
     else:
         assert pipeline.partition_figures("nmbrs.wage_components") == expected_partitions(
-            truth, "wage_components", companies, years)
+            truth, "wage_components", companies, years
+        )
         assert pipeline.partition_figures("nmbrs.payslips") == expected_partitions(
-            truth, "payslips", companies, years)
-        assert {c for (c,) in pipeline.query("select distinct coverage from nmbrs.source_coverage")} == {"complete"}
+            truth, "payslips", companies, years
+        )
+        assert {c for (c,) in pipeline.query("select distinct coverage from nmbrs.source_coverage")} == {
+            "complete"
+        }
     assert pipeline.query("select count(*) from nmbrs.source_coverage")[0][0] == len(result.partitions)
 
     # Load columns on every row.
     for table in TABLE_KEYS:
-        missing = pipeline.query(sql.SQL(
-            "select count(*) from {} where _loaded_at is null or _dagster_run_id is null or _source is null"
-        ).format(sql.Identifier(*table.split("."))))
+        missing = pipeline.query(
+            sql.SQL(
+                "select count(*) from {} where _loaded_at is null or _dagster_run_id is null or _source is null"
+            ).format(sql.Identifier(*table.split(".")))
+        )
         assert missing == [(0,)], table
 
 

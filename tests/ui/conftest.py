@@ -42,7 +42,9 @@ def ensure_chromium() -> Path:
         return CHROMIUM
     apt = shutil.which("apt-get")
     if apt is None:
-        pytest.fail("/usr/bin/chromium is missing and apt-get is not available: install Debian's chromium package")
+        pytest.fail(
+            "/usr/bin/chromium is missing and apt-get is not available: install Debian's chromium package"
+        )
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in ([*sudo, apt, "update", "-qq"], [*sudo, apt, "install", "-y", "-qq", "chromium"]):
@@ -84,8 +86,10 @@ class RunningUi:
 
 
 def _location_loaded(url: str) -> bool:
-    query = {"query": "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
-                      "locationOrLoadError { __typename } } } } }"}
+    query = {
+        "query": "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
+        "locationOrLoadError { __typename } } } } }"
+    }
     try:
         body = requests.post(f"{url}/graphql", json=query, timeout=10).json()
     except (requests.RequestException, ValueError):

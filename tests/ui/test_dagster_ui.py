@@ -59,7 +59,14 @@ def test_asset_graph_holds_the_pipeline_from_nmbrs_to_the_marts(page: Page):
     page.goto("/assets/payroll_gl_reconciliation?view=lineage&lineageScope=upstream&lineageDepth=10")
     dismiss_welcome(page)
     graph = page.locator("body")
-    for text in ("nmbrs_raw", "staging", "intermediate", "wage_components", "payroll_runs", "chart_of_accounts"):
+    for text in (
+        "nmbrs_raw",
+        "staging",
+        "intermediate",
+        "wage_components",
+        "payroll_runs",
+        "chart_of_accounts",
+    ):
         expect(graph.get_by_text(text, exact=True).filter(visible=True).first).to_be_visible()
 
 

@@ -60,8 +60,17 @@ def _parse_into(manifest: Path, project_dir: Path) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="parse-", dir=manifest.parent))
     try:
         result = dbtRunner().invoke(
-            ["parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
-             "--target-path", str(scratch), "--no-partial-parse", "--quiet"]
+            [
+                "parse",
+                "--project-dir",
+                str(project_dir),
+                "--profiles-dir",
+                str(project_dir),
+                "--target-path",
+                str(scratch),
+                "--no-partial-parse",
+                "--quiet",
+            ]
         )
         if not result.success:
             raise DbtParseError(

@@ -32,23 +32,34 @@ def _key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["nmbrs", name])
 
 
-@dg.asset(key=_key("environment"), group_name=GROUP, pool=POOL, retry_policy=RETRY, kinds={"nmbrs", "postgres"})
+@dg.asset(
+    key=_key("environment"), group_name=GROUP, pool=POOL, retry_policy=RETRY, kinds={"nmbrs", "postgres"}
+)
 def environment(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehouse: WarehouseResource):
     """The Nmbrs environment the credentials belong to (domain) and the source mode in use."""
     with api_step(context, "environment", nmbrs) as step, warehouse.connect() as conn:
         row = step.session.environment()
-        loaded = _replace(conn, tables.ENVIRONMENT, {}, tables.EnvironmentRow, [tables.as_tuple(row)], step, context)
+        loaded = _replace(
+            conn, tables.ENVIRONMENT, {}, tables.EnvironmentRow, [tables.as_tuple(row)], step, context
+        )
     return dg.MaterializeResult(metadata=step_metadata(step, rows=loaded, domain=row.domain or ""))
 
 
-@dg.asset(key=_key("companies"), group_name=GROUP, pool=POOL, retry_policy=RETRY, kinds={"nmbrs", "postgres"},
-          deps=[_key("environment")])
+@dg.asset(
+    key=_key("companies"),
+    group_name=GROUP,
+    pool=POOL,
+    retry_policy=RETRY,
+    kinds={"nmbrs", "postgres"},
+    deps=[_key("environment")],
+)
 def companies(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehouse: WarehouseResource):
     """Every company the credentials can see; registers one `nmbrs_companies` partition per company."""
     with api_step(context, "companies", nmbrs) as step, warehouse.connect() as conn:
         rows = step.session.companies()
-        loaded = _replace(conn, tables.COMPANIES, {}, Company, [tables.as_tuple(r) for r in rows],
-                          step, context)
+        loaded = _replace(
+            conn, tables.COMPANIES, {}, Company, [tables.as_tuple(r) for r in rows], step, context
+        )
     keys = [str(row.company_id) for row in rows]
     known = set(context.instance.get_dynamic_partitions(COMPANIES))
     new = [key for key in keys if key not in known]
@@ -59,8 +70,14 @@ def companies(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehouse
     )
 
 
-@dg.asset(key=_key("employees"), group_name=GROUP, pool=POOL, retry_policy=RETRY, kinds={"nmbrs", "postgres"},
-          deps=[_key("companies")])
+@dg.asset(
+    key=_key("employees"),
+    group_name=GROUP,
+    pool=POOL,
+    retry_policy=RETRY,
+    kinds={"nmbrs", "postgres"},
+    deps=[_key("companies")],
+)
 def employees(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehouse: WarehouseResource):
     """Employees per company: names and employment data only.
 
@@ -80,7 +97,10 @@ def employees(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehouse
         restricted = _replace(conn, tables.EMPLOYEE_PERSONAL, {}, PersonalData, personal, step, context)
     return dg.MaterializeResult(
         metadata=step_metadata(
-            step, rows=loaded, companies=len(company_ids), personal_data_stored=store_personal,
+            step,
+            rows=loaded,
+            companies=len(company_ids),
+            personal_data_stored=store_personal,
             restricted_rows=restricted,
         )
     )
@@ -96,7 +116,13 @@ def _company_ids(conn) -> list[int]:
 
 def _replace(conn, table, where, record, rows, step, context) -> int:
     return warehouse.replace_partition(
-        conn, table, where, tables.columns(record), rows, source=step.session.api_source, run_id=context.run_id
+        conn,
+        table,
+        where,
+        tables.columns(record),
+        rows,
+        source=step.session.api_source,
+        run_id=context.run_id,
     )
 
 
@@ -108,16 +134,34 @@ class CompanyYearConfig(dg.Config):
 @dg.multi_asset(
     name="nmbrs_company_year",
     specs=[
-        dg.AssetSpec(_key(cy.PAYROLL_RUNS), deps=[_key("companies")], group_name=GROUP,
-                     kinds={"nmbrs", "postgres"}, description="Payroll runs of the company-year."),
-        dg.AssetSpec(_key(cy.WAGE_COMPONENTS), deps=[_key("companies")], group_name=GROUP,
-                     kinds={"nmbrs", "postgres"},
-                     description="Per employee × period × component; the SOAP report, or REST fixed+variable."),
-        dg.AssetSpec(_key(cy.PAYSLIPS), deps=[_key("companies")], group_name=GROUP, kinds={"nmbrs", "postgres"},
-                     description="Payslip lines per run (SOAP); replaced per run, only runs that are new or changed."),
-        dg.AssetSpec(_key(cy.SOURCE_COVERAGE), deps=[_key("companies")], group_name=GROUP,
-                     kinds={"nmbrs", "postgres"},
-                     description="Which API delivered the wage components: complete (SOAP) or rest_only."),
+        dg.AssetSpec(
+            _key(cy.PAYROLL_RUNS),
+            deps=[_key("companies")],
+            group_name=GROUP,
+            kinds={"nmbrs", "postgres"},
+            description="Payroll runs of the company-year.",
+        ),
+        dg.AssetSpec(
+            _key(cy.WAGE_COMPONENTS),
+            deps=[_key("companies")],
+            group_name=GROUP,
+            kinds={"nmbrs", "postgres"},
+            description="Per employee × period × component; the SOAP report, or REST fixed+variable.",
+        ),
+        dg.AssetSpec(
+            _key(cy.PAYSLIPS),
+            deps=[_key("companies")],
+            group_name=GROUP,
+            kinds={"nmbrs", "postgres"},
+            description="Payslip lines per run (SOAP); replaced per run, only runs that are new or changed.",
+        ),
+        dg.AssetSpec(
+            _key(cy.SOURCE_COVERAGE),
+            deps=[_key("companies")],
+            group_name=GROUP,
+            kinds={"nmbrs", "postgres"},
+            description="Which API delivered the wage components: complete (SOAP) or rest_only.",
+        ),
     ],
     partitions_def=company_year,
     can_subset=True,
@@ -125,13 +169,22 @@ class CompanyYearConfig(dg.Config):
     retry_policy=RETRY,
 )
 def nmbrs_company_year(
-    context: dg.AssetExecutionContext, config: CompanyYearConfig, nmbrs: NmbrsResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: CompanyYearConfig,
+    nmbrs: NmbrsResource,
+    warehouse: WarehouseResource,
 ):
     company_id, year = split_company_year(context.partition_key)
     selected = frozenset(key.path[-1] for key in context.selected_asset_keys)
     with api_step(context, f"company {company_id}, year {year}", nmbrs) as step, warehouse.connect() as conn:
         outcome = cy.load_company_year(
-            step.session, conn, company_id, year, selected=selected, refresh=config.refresh, run_id=context.run_id
+            step.session,
+            conn,
+            company_id,
+            year,
+            selected=selected,
+            refresh=config.refresh,
+            run_id=context.run_id,
         )
     for name, table in outcome.tables.items():
         yield dg.MaterializeResult(

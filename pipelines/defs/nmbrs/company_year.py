@@ -60,8 +60,9 @@ def load_company_year(
 
     current_runs = session.runs(company_id, year)
     loaded_runs = state.loaded_runs(conn, company_id, year)
-    coverage = CoverageRow(company_id, year, session.source_mode, session.wage_component_source,
-                           session.coverage)
+    coverage = CoverageRow(
+        company_id, year, session.source_mode, session.wage_component_source, session.coverage
+    )
     plan = state.plan_company_year(
         current_runs,
         loaded_runs,
@@ -80,7 +81,9 @@ def load_company_year(
     if fetch_report:
         tasks[WAGE_COMPONENTS] = session.start_wage_component_report(company_id, year)
     for run in payslip_runs:
-        tasks[f"run:{run.run_number}"] = session.start_payslip_report(company_id, soap_ids[run.run_number], year)
+        tasks[f"run:{run.run_number}"] = session.start_payslip_report(
+            company_id, soap_ids[run.run_number], year
+        )
     if tasks:
         session.wait_for_reports(list(tasks.values()))
 
@@ -89,16 +92,30 @@ def load_company_year(
         payslips = TableOutcome(detail={"runs_fetched": len(payslip_runs)})
         for run in payslip_runs:
             payslips.rows_loaded += _load_report(
-                session, tasks[f"run:{run.run_number}"], "payslip", run, drift,
+                session,
+                tasks[f"run:{run.run_number}"],
+                "payslip",
+                run,
+                drift,
                 lambda lines, run=run: warehouse.replace_partition(
-                    conn, tables.PAYSLIPS, {**where, "run_number": run.run_number},
-                    tables.columns(PayslipRow), _payslip_rows(lines, run), source=source, run_id=run_id,
+                    conn,
+                    tables.PAYSLIPS,
+                    {**where, "run_number": run.run_number},
+                    tables.columns(PayslipRow),
+                    _payslip_rows(lines, run),
+                    source=source,
+                    run_id=run_id,
                 ),
             )
         for number in plan.dropped_run_numbers:
             warehouse.replace_partition(
-                conn, tables.PAYSLIPS, {**where, "run_number": number}, tables.columns(PayslipRow), [],
-                source=source, run_id=run_id,
+                conn,
+                tables.PAYSLIPS,
+                {**where, "run_number": number},
+                tables.columns(PayslipRow),
+                [],
+                source=source,
+                run_id=run_id,
             )
         payslips.changed = bool(payslip_runs or plan.dropped_run_numbers)
         payslips.rows = sum(state.payslip_line_counts(conn, company_id, year).values())
@@ -114,10 +131,19 @@ def load_company_year(
         wage = TableOutcome()
         if fetch_report:
             wage.rows_loaded = _load_report(
-                session, tasks[WAGE_COMPONENTS], "period", None, drift,
+                session,
+                tasks[WAGE_COMPONENTS],
+                "period",
+                None,
+                drift,
                 lambda lines: warehouse.replace_partition(
-                    conn, tables.WAGE_COMPONENTS, where, tables.columns(WageComponent),
-                    _report_rows(lines, company_id, year, len(current_runs)), source=source, run_id=run_id,
+                    conn,
+                    tables.WAGE_COMPONENTS,
+                    where,
+                    tables.columns(WageComponent),
+                    _report_rows(lines, company_id, year, len(current_runs)),
+                    source=source,
+                    run_id=run_id,
                 ),
             )
             wage.changed = True
@@ -127,8 +153,13 @@ def load_company_year(
                 conn, tables.WAGE_COMPONENTS, where, tables.columns(WageComponent), rows
             ):
                 wage.rows_loaded = warehouse.replace_partition(
-                    conn, tables.WAGE_COMPONENTS, where, tables.columns(WageComponent), rows,
-                    source=source, run_id=run_id,
+                    conn,
+                    tables.WAGE_COMPONENTS,
+                    where,
+                    tables.columns(WageComponent),
+                    rows,
+                    source=source,
+                    run_id=run_id,
                 )
                 wage.changed = True
         wage.rows = state.wage_component_count(conn, company_id, year)
@@ -137,8 +168,13 @@ def load_company_year(
         coverage_outcome = TableOutcome(rows=1, detail={"coverage": coverage.coverage})
         if wage.changed or state.loaded_coverage(conn, company_id, year) != coverage:
             coverage_outcome.rows_loaded = warehouse.replace_partition(
-                conn, tables.SOURCE_COVERAGE, where, tables.columns(CoverageRow),
-                [tables.as_tuple(coverage)], source=source, run_id=run_id,
+                conn,
+                tables.SOURCE_COVERAGE,
+                where,
+                tables.columns(CoverageRow),
+                [tables.as_tuple(coverage)],
+                source=source,
+                run_id=run_id,
             )
             coverage_outcome.changed = True
         if SOURCE_COVERAGE in selected:
@@ -148,8 +184,13 @@ def load_company_year(
     outcome.drift = drift.as_dict()
     if tasks:
         warehouse.replace_partition(
-            conn, tables.SCHEMA_DRIFT, {"asset": "nmbrs/company_year", **where},
-            ("element", "occurrences"), sorted(outcome.drift.items()), source=source, run_id=run_id,
+            conn,
+            tables.SCHEMA_DRIFT,
+            {"asset": "nmbrs/company_year", **where},
+            ("element", "occurrences"),
+            sorted(outcome.drift.items()),
+            source=source,
+            run_id=run_id,
         )
 
     # 5. The runs last: they mark what is now completely loaded.
@@ -157,8 +198,13 @@ def load_company_year(
         runs = TableOutcome(rows=len(current_runs))
         if plan.runs_changed:
             runs.rows_loaded = warehouse.replace_partition(
-                conn, tables.PAYROLL_RUNS, where, tables.columns(RunInfo),
-                [tables.as_tuple(run) for run in current_runs], source=source, run_id=run_id,
+                conn,
+                tables.PAYROLL_RUNS,
+                where,
+                tables.columns(RunInfo),
+                [tables.as_tuple(run) for run in current_runs],
+                source=source,
+                run_id=run_id,
             )
             runs.changed = True
         if PAYROLL_RUNS in selected:
@@ -166,8 +212,14 @@ def load_company_year(
     return outcome
 
 
-def _load_report(session: NmbrsSession, task_id: str, kind: str, run: RunInfo | None, drift: DriftRecorder,
-                 load: Callable[[Iterator[ReportLine]], int]) -> int:
+def _load_report(
+    session: NmbrsSession,
+    task_id: str,
+    kind: str,
+    run: RunInfo | None,
+    drift: DriftRecorder,
+    load: Callable[[Iterator[ReportLine]], int],
+) -> int:
     try:
         rows, found = session.load_report(task_id, load, kind=kind, run_id=run.run_id if run else None)
     except warehouse.WarehouseLoadError as exc:
@@ -184,8 +236,16 @@ def _report_rows(lines: Iterator[ReportLine], company_id: int, year: int, runs: 
     for line in lines:
         _check_partition(line.year, year, "wage-component report", company_id)
         count += 1
-        yield (company_id, line.year, line.period, line.employee_id, line.code, line.description,
-               line.value, SOAP_REPORT_SOURCE)
+        yield (
+            company_id,
+            line.year,
+            line.period,
+            line.employee_id,
+            line.code,
+            line.description,
+            line.value,
+            SOAP_REPORT_SOURCE,
+        )
     if count == 0 and runs:
         # Raised inside the COPY, so the load rolls back: an empty answer never wipes a loaded year.
         raise ReportContentError(
@@ -198,8 +258,17 @@ def _report_rows(lines: Iterator[ReportLine], company_id: int, year: int, runs: 
 def _payslip_rows(lines: Iterator[ReportLine], run: RunInfo) -> Iterator[tuple]:
     for line in lines:
         _check_partition(line.year, run.year, f"payslip report of run {run.run_number}", run.company_id)
-        yield (run.company_id, run.year, run.run_id, run.run_number, line.period, line.employee_id,
-               line.code, line.description, line.value)
+        yield (
+            run.company_id,
+            run.year,
+            run.run_id,
+            run.run_number,
+            line.period,
+            line.employee_id,
+            line.code,
+            line.description,
+            line.value,
+        )
 
 
 def _check_partition(found: int, expected: int, what: str, company_id: int) -> None:

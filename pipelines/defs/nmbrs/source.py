@@ -138,7 +138,12 @@ class NmbrsSession:
         self.soap.wait_for_reports(list(task_ids))
 
     def load_report(
-        self, task_id: str, load: Callable[[Iterator[ReportLine]], int], *, kind: str, run_id: str | None = None
+        self,
+        task_id: str,
+        load: Callable[[Iterator[ReportLine]], int],
+        *,
+        kind: str,
+        run_id: str | None = None,
     ) -> tuple[int, DriftRecorder]:
         """Stream a finished report into `load` (an atomic replace); a broken download is fetched
         and loaded again. Returns the rows loaded and the drift seen."""

@@ -68,7 +68,9 @@ def wage_component_count(conn, company_id: int, year: int) -> int:
     return count
 
 
-def same_rows(conn, table: str, where: Mapping[str, object], cols: Sequence[str], rows: Iterable[tuple]) -> bool:
+def same_rows(
+    conn, table: str, where: Mapping[str, object], cols: Sequence[str], rows: Iterable[tuple]
+) -> bool:
     """True when the partition already holds exactly these rows (as a multiset, load columns ignored)."""
     return Counter(_select(conn, table, cols, where)) == Counter(tuple(row) for row in rows)
 
