@@ -14,18 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-DESCRIPTIONS = {
-    "1000": "Salaris",
-    "1100": "Vakantietoeslag",
-    "4000": "Loonheffing",
-    "4100": "Pensioenpremie werknemer",
-    "4200": "Sociale verzekeringen werknemer",
-    "5000": "Werkgeverslasten sociale verzekeringen",
-    "5100": "Pensioenpremie werkgever",
-    "9000": "Nettoloon",
-    "9900": "Totaal bruto",
-    "9910": "Totaal werkgeverslasten",
-}
+from pipelines.sandbox.wages import DESCRIPTIONS  # the sandbox's wage-component catalog
+
 LINES_PER_REPORT = len(DESCRIPTIONS)
 PERIODS = 12
 
