@@ -126,6 +126,16 @@ def _replace(conn, table, where, record, rows, step, context) -> int:
     )
 
 
+def _company_year_spec(table: str, description: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        _key(table),
+        deps=[_key("companies")],
+        group_name=GROUP,
+        kinds={"nmbrs", "postgres"},
+        description=description,
+    )
+
+
 class CompanyYearConfig(dg.Config):
     refresh: bool = False
     """Fetch every run's payslips and the wage-component report again, even if nothing changed."""
@@ -134,33 +144,15 @@ class CompanyYearConfig(dg.Config):
 @dg.multi_asset(
     name="nmbrs_company_year",
     specs=[
-        dg.AssetSpec(
-            _key(cy.PAYROLL_RUNS),
-            deps=[_key("companies")],
-            group_name=GROUP,
-            kinds={"nmbrs", "postgres"},
-            description="Payroll runs of the company-year.",
+        _company_year_spec(cy.PAYROLL_RUNS, "Payroll runs of the company-year."),
+        _company_year_spec(
+            cy.WAGE_COMPONENTS, "Per employee × period × component; the SOAP report, or REST fixed+variable."
         ),
-        dg.AssetSpec(
-            _key(cy.WAGE_COMPONENTS),
-            deps=[_key("companies")],
-            group_name=GROUP,
-            kinds={"nmbrs", "postgres"},
-            description="Per employee × period × component; the SOAP report, or REST fixed+variable.",
+        _company_year_spec(
+            cy.PAYSLIPS, "Payslip lines per run (SOAP); replaced per run, only runs that are new or changed."
         ),
-        dg.AssetSpec(
-            _key(cy.PAYSLIPS),
-            deps=[_key("companies")],
-            group_name=GROUP,
-            kinds={"nmbrs", "postgres"},
-            description="Payslip lines per run (SOAP); replaced per run, only runs that are new or changed.",
-        ),
-        dg.AssetSpec(
-            _key(cy.SOURCE_COVERAGE),
-            deps=[_key("companies")],
-            group_name=GROUP,
-            kinds={"nmbrs", "postgres"},
-            description="Which API delivered the wage components: complete (SOAP) or rest_only.",
+        _company_year_spec(
+            cy.SOURCE_COVERAGE, "Which API delivered the wage components: complete (SOAP) or rest_only."
         ),
     ],
     partitions_def=company_year,
