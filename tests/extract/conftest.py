@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 from psycopg2 import sql
 
-from pipelines.lib import settings, warehouse
-from tests.conftest import make_env, temporary_env
+from tests.conftest import make_env
+from tests.reliability import support
 
 # Columns that identify one row of each raw table (load columns excluded).
 TABLE_KEYS = {
@@ -25,28 +22,11 @@ TABLE_KEYS = {
 LOAD_COLUMNS = ("_loaded_at", "_dagster_run_id", "_source")
 
 
-@dataclass
-class Pipeline:
-    """A sandbox plus its own warehouse and Dagster instance; `active()` makes it the environment."""
-
-    sandbox: object
-    env: dict[str, str | None]
-    database_url: str
-
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        with temporary_env(self.env):
-            settings.prepare_environment(start_embedded=False)
-            yield
+class Pipeline(support.Pipeline):
+    """The reliability suite's isolated pipeline, syncing without dbt unless asked, plus per-table figures."""
 
     def sync(self, **kwargs):
-        from pipelines.lib.sync import run_sync
-
-        with self.active():
-            return run_sync(**{"include_dbt": False, **kwargs})
-
-    def query(self, statement: str | sql.Composable, params: tuple = ()) -> list[tuple]:
-        return warehouse.fetch_all(self.database_url, statement, params)
+        return super().sync(**{"include_dbt": False, **kwargs})
 
     def content_hash(self, table: str) -> str:
         """md5 over every row of the table, load columns excluded, in a stable order."""
