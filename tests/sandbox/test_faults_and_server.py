@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import socket
@@ -132,15 +133,29 @@ def test_faults_scenario_presets_fail_once_then_succeed(start_sandbox):
     assert list_companies(sb).status_code == 200
 
 
-def test_admin_endpoints_change_data_only_when_asked(start_sandbox):
-    sb = start_sandbox()
+def _period_without_run(sb, company_id: int, year: int) -> tuple[int, int]:
+    """A (year, period) that has no run, taken from the sandbox's own state (never from the calendar)."""
+    run_periods = {run.period_start for run in sb.state.world.runs(company_id, year)}
+    free = [period for period in range(1, 13) if period not in run_periods]
+    return (year, free[0]) if free else (year + 1, 1)
+
+
+# The sandbox's "today" decides which periods have been run, so the admin tests run on pinned dates:
+# the start of December (period 12 is the one added), January (no run yet this year) and today.
+@pytest.mark.parametrize(
+    "as_of",
+    [dt.date(2026, 12, 1), dt.date(2027, 1, 15), dt.date(2026, 6, 30), None],
+    ids=["december", "january", "june", "today"],
+)
+def test_admin_endpoints_change_data_only_when_asked(start_sandbox, as_of):
+    sb = start_sandbox(**({"as_of": as_of} if as_of else {}))
     year = sb.state.config.as_of.year
     before = len(sb.state.world.runs(101, year))
     added = requests.post(f"{sb.url}/_admin/runs", json={"company_id": 101}, timeout=10)
     assert added.status_code == 201 and added.json()["period_start"] == before + 1
     corrected = requests.post(
         f"{sb.url}/_admin/corrections",
-        json={"company_id": 101, "year": year, "period": 2, "delta": "10.00"},
+        json={"company_id": 101, "year": year, "period": before + 1, "delta": "10.00"},
         timeout=10,
     )
     assert corrected.status_code == 201 and corrected.json()["type"] == "correction"
@@ -148,8 +163,11 @@ def test_admin_endpoints_change_data_only_when_asked(start_sandbox):
         len(call(sb.url, "1.1", "CompanyService", "Run_GetList", {"CompanyId": 101, "Year": year}))
         == before + 2
     )
+    free_year, free_period = _period_without_run(sb, 101, year)
     refused = requests.post(
-        f"{sb.url}/_admin/corrections", json={"company_id": 101, "year": year, "period": 12}, timeout=10
+        f"{sb.url}/_admin/corrections",
+        json={"company_id": 101, "year": free_year, "period": free_period},
+        timeout=10,
     )
     assert refused.status_code == 409 and "has no run" in refused.json()["detail"]
     token = requests.post(
