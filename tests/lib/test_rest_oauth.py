@@ -10,6 +10,7 @@ from decimal import Decimal
 import psycopg2
 import pytest
 
+from pipelines.lib.encryption import key_ring
 from pipelines.lib.nmbrs import oauth
 from pipelines.lib.nmbrs.errors import OAuthError, ReconnectRequired, RestError
 from pipelines.lib.nmbrs.rest import NmbrsRestClient
@@ -29,12 +30,14 @@ def connected(sb, warehouse_url):
 
 
 def stored(warehouse_url) -> tuple[str, str, int]:
+    """The stored refresh and access tokens (decrypted with the configured key) and the generation."""
     conn = psycopg2.connect(warehouse_url)
     with conn.cursor() as cur:
         cur.execute("select refresh_token, access_token, generation from payroll_private.oauth_tokens")
-        row = cur.fetchone()
+        refresh_token, access_token, generation = cur.fetchone()
     conn.close()
-    return row
+    ring = key_ring()
+    return ring.decrypt(refresh_token), ring.decrypt(access_token), generation
 
 
 def fast_rest(settings, store) -> NmbrsRestClient:
