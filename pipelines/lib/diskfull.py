@@ -42,7 +42,8 @@ def disk_full_message(error: BaseException | str) -> str | None:
             "rolled back. Fix: free space on the server's data disk (for the embedded database: the disk "
             f"holding {settings.state_dir(create=False) / 'pgdata'}), then run again"
         )
-    named = getattr(error, "filename", None) or _file_named_in(text)
+    # shutil's copies name the source as filename and the file being written as filename2
+    named = getattr(error, "filename2", None) or getattr(error, "filename", None) or _file_named_in(text)
     places = [Path(named)] if named else _nearly_full(_written_folders()) or _written_folders()
     where = "; ".join(f"{place} ({_free(place)} free)" for place in places)
     return f"disk full: no space left on the disk holding {where}. Fix: free space there, then run again"

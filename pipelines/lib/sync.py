@@ -294,7 +294,7 @@ def _execute(
             asset_selection=list(keys),
             partition_key=partition,
             tags=tags,
-            run_config={**_console_log(), **run_config},
+            run_config={**console_log_config(), **run_config},
             raise_on_error=False,
         )
     except Exception as exc:  # a definition or config error before the run started
@@ -317,7 +317,7 @@ def _execute(
     return step
 
 
-def _console_log() -> dict:
+def console_log_config() -> dict:
     """Dagster's console log is off unless PAYROLL_LOG_LEVEL asks for it: each step's warnings and
     its error are reported as one line by the sync itself, tracebacks stay in the run's event log
     (the Dagster UI) and `payroll sync --verbose`."""
