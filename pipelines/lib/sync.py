@@ -372,7 +372,7 @@ def _read_outcome(outcome: dg.ExecuteInProcessResult, step: StepResult) -> None:
 def _error_text(error) -> str:
     """The step's error; for a step that used up its retries, the error of its last attempt (Dagster's
     own text is only "Exceeded max_retries of N"); for an exception Dagster wrapped ("Error occurred
-    while executing op ..."), the exception's own text; for a full disk, "disk full" and where."""
+    while executing op ..."), the exception's own text."""
     text = error.message.strip()
     if text.startswith("Exceeded max_retries") and error.cause is not None:
         text = f"{error.cause.message.strip()} ({text.lower().replace('exceeded', 'after')})"
@@ -382,7 +382,7 @@ def _error_text(error) -> str:
 
 
 def _disk_full(error) -> str | None:
-    """ "disk full" and where, if the error or any exception in its chain says the disk is full."""
+    """The "disk full" message, if the error or any exception in its chain says the disk is full."""
     while error is not None:
         message = disk_full_message(error.message)
         if message:

@@ -113,8 +113,7 @@ def payroll_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Itera
         context.log.info(f"dbt build of company {run_slice['company_id']}, year {run_slice['year']}")
     invocation = dbt.cli(args, context=context, raise_on_error=False)
     completeness_failed = False
-    error: str | None = "the dbt build was interrupted"
-    kept_log: Path | None = None
+    succeeded = False
     try:
         for event in invocation.stream():
             event = _with_unmapped_listed(event)
@@ -124,9 +123,10 @@ def payroll_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Itera
                 )
             yield event
         error = None if invocation.is_successful() else str(invocation.get_error())
+        succeeded = error is None
     finally:
-        if error is not None:
-            kept_log = logs.keep_failed_dbt_log(invocation.target_path, context.run_id)
+        # A failed (or interrupted) build's dbt.log is kept: the target folder holding it goes next.
+        kept_log = None if succeeded else logs.keep_failed_dbt_log(invocation.target_path, context.run_id)
         # Each invocation gets its own target folder; its events are streamed, so drop it (no unbounded growth).
         shutil.rmtree(invocation.target_path, ignore_errors=True)
     if error is not None:
