@@ -25,8 +25,6 @@ from pipelines.sandbox.ledger import nmbrs_accounts
 from pipelines.sandbox.model import Company, Employee, EmployeePeriod, RunInfo
 from pipelines.sandbox.rest_ids import RestIds
 
-JOURNAL_VARIANTS = ("journals", "journalscostcenter", "journalsdepartment", "journalsemployee")
-
 
 def _text(parent: etree._Element, name: str, value: object) -> etree._Element:
     element = etree.SubElement(parent, name)

@@ -26,8 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from pipelines.lib.nmbrs.documents import JOURNAL_VARIANTS
 from pipelines.sandbox import contract, orgstructure
-from pipelines.sandbox.documents import JOURNAL_VARIANTS, journal_xml, run_output_xml
+from pipelines.sandbox.documents import journal_xml, run_output_xml
 from pipelines.sandbox.faults import FaultRule
 from pipelines.sandbox.identity import Grant
 from pipelines.sandbox.model import Company, Employee, RunInfo
