@@ -73,8 +73,10 @@ class RestError(Exception):
         self.response = response
 
 
-def _fail(status: int, code: int, title: str, detail: str, **kwargs) -> RestError:
-    return RestError(error_response(status, code, title, detail, **kwargs))
+def _fail(
+    status: int, code: int, title: str, detail: str, headers: dict[str, str] | None = None, **kwargs
+) -> RestError:
+    return RestError(error_response(status, code, title, detail, headers, **kwargs))
 
 
 def _invalid(name: str, reason: str) -> RestError:
