@@ -284,11 +284,12 @@ def _company(call: Call) -> Company:
 
 
 # -- employees -----------------------------------------------------------------------------
-def _employees(call: Call, company: Company) -> list[Employee]:
-    """The company's employees, filtered by the `employeeId` and `createdFrom` query parameters."""
+def _employees(call: Call, company: Company, created: bool = True) -> list[Employee]:
+    """The company's employees, filtered by the `employeeId` query parameter and (with `created`) by
+    `createdFrom` on the employee's own createdAt."""
     wanted = call.request.query.get("employeeId")
     wanted = _uuid(wanted, "employeeId") if wanted else None
-    created_from = _created_from(call.request)
+    created_from = _created_from(call.request) if created else None
     return [
         e
         for e in call.state.world.employees(company.id)
@@ -428,7 +429,7 @@ def _wage_components(codes: tuple[str, ...], kind: str) -> Callable[[Call], list
         year = _year(call)
         rows = world.period_report(company.id, year) if year in world.years(company.id) else []
         period = _int(call.request, "period", max((r.period for r in rows), default=None), high=13)
-        staff = {call.ids.employee(e): e for e in _employees(call, company)}
+        staff = {call.ids.employee(e): e for e in _employees(call, company, created=False)}
         by_id = {e.id: rest_key for rest_key, e in staff.items()}
         created_from = _created_from(call.request)
         items = []
