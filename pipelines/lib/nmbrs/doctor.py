@@ -116,7 +116,9 @@ def rest_checks(nmbrs: NmbrsSettings, database_url: str, factory: Callable | Non
     try:
         companies = client.companies()
         checks.append(
-            Check("REST subscription key and scopes", True, f"the consent covers {len(companies)} company(ies)")
+            Check(
+                "REST subscription key and scopes", True, f"the consent covers {len(companies)} company(ies)"
+            )
         )
     except NmbrsError as exc:
         checks.append(Check("REST subscription key and scopes", False, str(exc)))
