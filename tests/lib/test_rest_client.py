@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -230,3 +231,30 @@ def test_an_unbalanced_journal_is_found(sb):
     tampered = content.replace("<debitcredit>credit</debitcredit>", "<debitcredit>debit</debitcredit>", 1)
     lines = parse_journal(tampered.encode(), "c", run.payroll_run_id, "journals")
     assert list(unbalanced(lines)) == [(run.year, run.period_start)]
+
+
+def test_the_run_outputs_of_a_year_add_up_to_the_soap_period_report(sb, connected):
+    """REST-only and SOAP-only marts can agree to the cent: same money, per employee, period and code."""
+    year = sb.state.config.first_year
+    totals: dict[tuple[str, int, str], Decimal] = {}
+    with NmbrsRestClient(*connected) as client:
+        for company in sb.state.world.companies():
+            rest_id = company_uuid(sb, company.id)
+            for lines in client.run_outputs(rest_id, client.runs(rest_id, year)).values():
+                for line in lines:
+                    key = (line.employee_id, line.period, line.code)
+                    totals[key] = totals.get(key, Decimal("0.00")) + line.value
+    ids = sb.state.rest_ids
+    expected = {
+        (ids.employee(sb.state.world.employee(x.company_id, x.employee_id)), x.period, x.code): x.value
+        for x in sb.state.truth.lines("wage_components", year=year)
+    }
+    assert totals == expected
+
+
+def test_the_default_consent_asks_for_the_document_scopes(sb, warehouse_url):
+    settings = settings_for(sb)
+    assert {"company.document.read", "document.read", "offline_access"} <= set(settings.scopes)
+    store = TokenStore(warehouse_url, settings)
+    tokens = oauth.connect(settings, store, show_url=lambda url: None, auto_approve=True, timeout=10)
+    assert {"company.document.read", "document.read"} <= set(tokens.scope.split())
