@@ -239,47 +239,41 @@ def current(history: list[RestPersonalInfo]) -> RestPersonalInfo | None:
     return max(history, key=lambda r: r.created_at or dt.datetime.min, default=None)
 
 
-def departments(company_id: str, item: dict) -> list[RestAssignment]:
-    employee_id = str(_required(item, "employeeId", "department item"))
+def _assignments(company_id: str, item: dict, kind: str, list_key: str, target) -> list[RestAssignment]:
+    """One employee's history of a kind; `target(entry)` is the dict holding the id, code and description."""
+    employee_id = str(_required(item, "employeeId", f"{kind} item"))
     result = []
-    for entry in item.get("departments") or []:
+    for entry in item.get(list_key) or []:
+        found, id_key = target(entry)
         year, period = _period(entry)
         result.append(
             RestAssignment(
                 company_id,
                 employee_id,
-                "department",
-                _text(entry.get("departmentId")),
-                str(_required(entry, "code", "department")),
-                _text(entry.get("description")),
+                kind,
+                _text(found.get(id_key)),
+                str(_required(found, "code", kind)),
+                _text(found.get("description")),
                 year,
                 period,
                 parse_datetime(entry.get("createdAt")),
             )
         )
     return result
+
+
+def departments(company_id: str, item: dict) -> list[RestAssignment]:
+    return _assignments(company_id, item, "department", "departments", lambda e: (e, "departmentId"))
 
 
 def cost_centers(company_id: str, item: dict) -> list[RestAssignment]:
-    employee_id = str(_required(item, "employeeId", "cost-centre item"))
-    result = []
-    for entry in item.get("employeeCostCenters") or []:
-        center = _basic(entry.get("costCenters"))
-        year, period = _period(entry)
-        result.append(
-            RestAssignment(
-                company_id,
-                employee_id,
-                "cost_center",
-                _text(center.get("costCenterId")),
-                str(_required(center, "code", "cost centre")),
-                _text(center.get("description")),
-                year,
-                period,
-                parse_datetime(entry.get("createdAt")),
-            )
-        )
-    return result
+    return _assignments(
+        company_id,
+        item,
+        "cost_center",
+        "employeeCostCenters",
+        lambda e: (_basic(e.get("costCenters")), "costCenterId"),
+    )
 
 
 WAGE_COMPONENT_KEYS = {  # list key and id key per kind, spelled as the vendor spells them
