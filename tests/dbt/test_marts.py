@@ -73,10 +73,10 @@ def test_payroll_lines_equal_the_generated_totals_to_the_cent(dbt_demo):
 )
 def test_monthly_postings_are_the_payroll_lines_of_their_statement_per_month(dbt_demo, statement, mart):
     mismatches = dbt_demo.query(
-        "with lines as (select company_id, calendar_year as year, calendar_month as month, gl_account,"
+        "with lines as (select company_id, calendar_year as year, calendar_month as month, gl_account,"  # noqa: S608 - fixed names
         "  sum(signed_amount) as amount from marts.fct_payroll_lines"
         "  where not is_hidden and statement = %s group by 1, 2, 3, 4)"
-        f" select * from lines full outer join marts.{mart} as postings"  # noqa: S608 - fixed names
+        f" select * from lines full outer join marts.{mart} as postings"
         "  using (company_id, year, month, gl_account)"
         " where lines.amount is distinct from postings.amount",
         (statement,),
