@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import tempfile
 from collections import defaultdict
@@ -288,7 +289,9 @@ def write_chart(costs: Sheet, path: Path, moment: dt.datetime | None) -> None:
     series: dict[str, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     periods: dict[tuple[str, dt.date], str] = {}
     for record in _rows_as_records(costs):
-        label = f"{record['company_id']} {record['company_name'] or ''}".strip()
+        # a company name is plain text: matplotlib would read text between `$` signs as math
+        name = re.sub(r"\s+", " ", record["company_name"] or "").replace("$", r"\$")
+        label = f"{record['company_id']} {name}".strip()
         series[label][record["month_start"]] += record["amount"]
         periods[(label, record["month_start"])] = record["payroll_periods"] or ""
     figure = Figure(figsize=(11, 5.5), dpi=110)
