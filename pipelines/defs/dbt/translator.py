@@ -60,4 +60,3 @@ class PayrollDbtTranslator(DagsterDbtTranslator):
             automation_condition=spec.automation_condition,
             partitions_def=spec.partitions_def,
         )
-
