@@ -58,15 +58,17 @@ def test_every_mart_is_built_as_a_table(mart_models, warehouse_columns):
     assert {"payroll_data_table", "payroll_balance_sheet_postings_monthly"} <= set(warehouse_columns)
 
 
-def test_every_money_column_of_every_mart_is_numeric_18_2(warehouse_columns):
+def test_every_money_column_of_every_mart_is_numeric_18_2(dbt_demo, warehouse_columns):
     numeric = {
-        (table, column): column_type
-        for table, columns in warehouse_columns.items()
-        for column, column_type, _ in columns
-        if column_type.startswith("numeric")
+        (table, column): (precision, scale)
+        for table, column, precision, scale in dbt_demo.query(
+            "select table_name, column_name, numeric_precision, numeric_scale from information_schema.columns "
+            "where table_schema = 'marts' and data_type = 'numeric'"
+        )
     }
     assert set(numeric) == MONEY_COLUMNS  # no other numeric column: counts are integers, not numeric
-    assert set(numeric.values()) == {"numeric(18,2)"}
+    assert set(numeric.values()) == {(18, 2)}
+    assert {table for table, _ in numeric} <= set(warehouse_columns)
 
 
 def test_every_mart_column_is_typed_and_described_in_dbt(mart_models, warehouse_columns):
