@@ -345,7 +345,7 @@ def _read_outcome(outcome: dg.ExecuteInProcessResult, step: StepResult) -> None:
             user = data.user_failure_data
             described = user is not None and user.description
             step.error = _disk_full(data.error) or (
-                user.description if described else _error_text(data.error)
+                user.description if described else step_error_text(data.error)
             )
             step.error_detail = data.error.to_string()
     for event in outcome.get_asset_materialization_events():
@@ -369,7 +369,7 @@ def _read_outcome(outcome: dg.ExecuteInProcessResult, step: StepResult) -> None:
         step.error = failure.message if failure is not None else "the run failed"
 
 
-def _error_text(error) -> str:
+def step_error_text(error) -> str:
     """The step's error; for a step that used up its retries, the error of its last attempt (Dagster's
     own text is only "Exceeded max_retries of N"); for an exception Dagster wrapped ("Error occurred
     while executing op ..."), the exception's own text."""

@@ -8,7 +8,8 @@
 - `source_coverage_complete` (WARN) flags company-years whose wage components came from the REST API
   only (no employer charges, taxes or totals).
 - Freshness: the daily reference assets must be updated by the daily schedule; the payroll assets
-  at least once per payroll cycle.
+  at least every PAYROLL_STALE_AFTER_DAYS (a payroll cycle and a week; `payroll status` calls a
+  company stale by the same bound).
 """
 
 import datetime as dt
@@ -27,7 +28,6 @@ RECONCILIATION_MART = dg.AssetKey(["payroll_gl_reconciliation"])
 SOURCE_COVERAGE = dg.AssetKey(["nmbrs", "source_coverage"])
 LISTED_DIFFERENCES = 25
 DAILY_GRACE = dt.timedelta(hours=2)
-PAYROLL_CYCLE = dt.timedelta(days=35)
 
 
 def _query(statement: sql.Composable, params: tuple = ()) -> list[tuple]:
@@ -135,7 +135,7 @@ reference_freshness_checks = dg.build_last_update_freshness_checks(
 
 payroll_freshness_checks = dg.build_last_update_freshness_checks(
     assets=list(COMPANY_YEAR_ASSETS),
-    lower_bound_delta=PAYROLL_CYCLE,
+    lower_bound_delta=dt.timedelta(days=_automation.stale_after_days),
 )
 
 freshness_checks_sensor = dg.build_sensor_for_freshness_checks(

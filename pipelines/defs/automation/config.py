@@ -19,6 +19,9 @@ DEFAULT_DAILY_CRON = "0 6 * * *"
 DEFAULT_WEEKLY_CRON = "0 7 * * 1"
 DEFAULT_TIMEZONE = "Europe/Amsterdam"
 DEFAULT_POOL_SIZE = 2
+# A payroll cycle (a month or four weeks) and a week of grace: the sensor loads a company-year when
+# Nmbrs has a new run, so a company synced longer ago than this has missed a payroll run.
+DEFAULT_STALE_AFTER_DAYS = 35
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class AutomationSettings:
     timezone: str
     nmbrs_pool_size: int
     alert_webhook: str | None
+    stale_after_days: int
 
     @classmethod
     def from_env(cls) -> AutomationSettings:
@@ -41,6 +45,7 @@ class AutomationSettings:
             timezone=_timezone("PAYROLL_TIMEZONE", DEFAULT_TIMEZONE),
             nmbrs_pool_size=env_int("PAYROLL_NMBRS_POOL_SIZE", DEFAULT_POOL_SIZE, minimum=1),
             alert_webhook=_webhook("PAYROLL_ALERT_WEBHOOK"),
+            stale_after_days=env_int("PAYROLL_STALE_AFTER_DAYS", DEFAULT_STALE_AFTER_DAYS, minimum=1),
         )
 
 

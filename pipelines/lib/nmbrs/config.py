@@ -11,6 +11,7 @@ variables are missing raises ConfigurationError naming them.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 from pipelines.lib.settings import ConfigurationError, env_int
 
 SOURCE_MODES = ("rest+soap", "soap", "rest")
+SOAP_SUNSET = dt.date(2027, 3, 1)  # Nmbrs retires the SOAP API on this day (docs/nmbrs-api.md)
 
 DEFAULT_SOAP_URL = "https://api.nmbrs.nl/soap/v3/"
 DEFAULT_REST_URL = "https://api.nmbrsapp.com"
