@@ -50,6 +50,7 @@ def command(open_browser: bool, auto_approve_sandbox: bool, timeout: int) -> Non
             click.echo(f"Waiting up to {timeout} s for the redirect ...")
 
     with demo.demo_sandbox_if_needed(echo=click.echo):
+        nmbrs = NmbrsSettings.from_env()  # in demo mode: the port the sandbox serves on
         store = TokenStore(os.environ["PAYROLL_DATABASE_URL"], nmbrs)
         try:
             tokens = oauth.connect(

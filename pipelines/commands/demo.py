@@ -29,7 +29,9 @@ def _describe_database() -> str:
 def command() -> None:
     """Run the whole pipeline on the local Nmbrs sandbox and print what it loaded and reconciled.
 
-    Starts (or reuses) the embedded PostgreSQL and the sandbox, connects the REST API, loads every
+    Starts (or reuses) the embedded PostgreSQL and the sandbox (only a sandbox this state folder
+    started is reused; when another process holds PAYROLL_SANDBOX_PORT, such as the demo of another
+    clone, the sandbox takes a free port), connects the REST API, loads every
     company-year, imports the ERP files, runs `dbt build`, then prints companies, periods and employees,
     the wage-component mapping and the reconciliation differences. A second run reuses the database,
     the stored token, the parsed dbt manifest and every unchanged partition, so it is faster.
@@ -47,7 +49,10 @@ def command() -> None:
     click.echo(f"[1/4] database: {_describe_database()}")
     click.echo("[2/4] Nmbrs sandbox and REST connection")
     with demo.demo_sandbox(echo=lambda line: click.echo(f"      {line}")):
-        demo.ensure_sandbox_connection(nmbrs, echo=lambda line: click.echo(f"      {line}"))
+        # Read again: the settings of the port this state folder's sandbox serves on.
+        demo.ensure_sandbox_connection(
+            NmbrsSettings.from_env(), echo=lambda line: click.echo(f"      {line}")
+        )
         log_path = settings.logs_dir() / "demo.log"
         click.echo(
             "[3/4] sync: Nmbrs reference data, one run per company-year, then the ERP files and dbt build"

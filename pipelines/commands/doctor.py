@@ -21,9 +21,9 @@ def command() -> None:
     and exits 1.
     """
     settings.prepare_environment()
-    nmbrs = NmbrsSettings.from_env()
     with demo.demo_sandbox_if_needed(echo=click.echo):
-        checks = run_checks(nmbrs, os.environ["PAYROLL_DATABASE_URL"])
+        # Read inside the block: in demo mode, the port the sandbox serves on.
+        checks = run_checks(NmbrsSettings.from_env(), os.environ["PAYROLL_DATABASE_URL"])
     for check in checks:
         if check.ok:
             click.echo(f"{click.style('ok  ', fg='green')}  {check.name}: {check.detail}")

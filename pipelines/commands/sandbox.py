@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 
 import click
 import requests
 
+from pipelines.lib import sandbox_record
 from pipelines.lib.settings import env_int
 
 DEFAULT_PORT = 8765
 
 
 def _default_url() -> str:
+    """The sandbox this state folder runs (lib/sandbox_record.py), else 127.0.0.1:PAYROLL_SANDBOX_PORT."""
+    record = sandbox_record.live()
+    if record is not None:
+        return record.url
     return f"http://127.0.0.1:{env_int('PAYROLL_SANDBOX_PORT', DEFAULT_PORT, minimum=1)}"
 
 
@@ -73,6 +79,10 @@ def command(
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port"
         ) from exc
+    # This state folder's demo, UI and sync reuse it while it serves.
+    sandbox_record.write(
+        sandbox_record.SandboxRecord(server.url, server.port, os.getpid(), server.state.instance_id)
+    )
     if erp_dir:
         click.echo(f"ERP files written to {write_erp_files(erp_dir, server.state.config)}")
     click.echo(f"Nmbrs sandbox ({scenario}, seed {seed}, as of {server.state.config.as_of}) at {server.url}")
@@ -84,6 +94,7 @@ def command(
     except KeyboardInterrupt:
         pass
     finally:
+        sandbox_record.remove(server.state.instance_id)
         server.stop()
         click.echo("sandbox stopped")
 
@@ -115,7 +126,10 @@ def _admin(url: str, method: str, path: str, body: dict | None = None) -> dict:
 
 
 url_option = click.option(
-    "--url", default=_default_url, show_default="http://127.0.0.1:8765", help="The running sandbox."
+    "--url",
+    default=_default_url,
+    show_default="the sandbox this state folder runs, else http://127.0.0.1:PAYROLL_SANDBOX_PORT",
+    help="The running sandbox.",
 )
 
 

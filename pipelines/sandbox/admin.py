@@ -6,6 +6,7 @@ They change data only when asked: add a run, correct a period, add a token, inje
 from __future__ import annotations
 
 import dataclasses
+import os
 from decimal import Decimal, InvalidOperation
 
 from pipelines.sandbox.model import RunInfo
@@ -59,6 +60,19 @@ def add_token(state: SandboxState, request: Request) -> Response:
     if not isinstance(permissions, list):
         raise ValueError('permissions must be a list of operations, e.g. ["CompanyService.List_GetAll"]')
     return json_response(201, {"token": state.add_token(permissions, body.get("companies"))})
+
+
+def instance(state: SandboxState, request: Request) -> Response:
+    """Which sandbox answers here: its instance id, the process serving it, scenario and seed."""
+    return json_response(
+        200,
+        {
+            "instance": state.instance_id,
+            "pid": os.getpid(),
+            "scenario": state.config.scenario,
+            "seed": state.config.seed,
+        },
+    )
 
 
 def counters(state: SandboxState, request: Request) -> Response:
@@ -123,6 +137,7 @@ ROUTES = {
     ("POST", "/_admin/runs"): add_run,
     ("POST", "/_admin/corrections"): correct,
     ("POST", "/_admin/tokens"): add_token,
+    ("GET", "/_admin/instance"): instance,
     ("GET", "/_admin/counters"): counters,
     ("POST", "/_admin/reset-counters"): reset_counters,
     ("GET", "/_admin/truth"): truth,

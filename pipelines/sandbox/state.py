@@ -32,6 +32,9 @@ class SoapToken:
 class SandboxState:
     def __init__(self, config: ScenarioConfig):
         self.config = config
+        # Who this sandbox is: `payroll demo` records it in its state folder and reuses a sandbox
+        # only when it answers with the recorded id (GET /_admin/instance).
+        self.instance_id = secrets.token_hex(16)
         self.world = World(config)
         self.counters = Counters()
         self.faults = FaultInjector()

@@ -1,15 +1,12 @@
-"""The demo's summary tells the truth about the synced warehouse, and the demo sandbox is reused safely."""
+"""The demo's summary tells the truth about the synced warehouse."""
 
 from __future__ import annotations
 
-import socket
 from decimal import Decimal
 
 import pytest
 
-from pipelines.lib import demo, demo_summary
-from pipelines.lib.settings import ConfigurationError
-from tests.conftest import temporary_env
+from pipelines.lib import demo_summary
 
 
 @pytest.fixture(scope="module")
@@ -93,21 +90,3 @@ def test_rendered_summary_lists_every_difference_to_the_cent(summary):
         assert difference.company in row
     assert f"{Decimal('-100.00'):,.2f}" in text
     assert "0 unmapped" in text
-
-
-def test_a_running_sandbox_on_the_port_is_reused(sandbox):
-    with temporary_env({"PAYROLL_SANDBOX_PORT": str(sandbox.port)}):
-        with demo.demo_sandbox(echo=lambda _line: None) as handle:
-            assert handle.started_here is False
-            assert handle.url == sandbox.url
-
-
-def test_a_foreign_server_on_the_sandbox_port_is_a_clear_error():
-    with socket.socket() as foreign:
-        foreign.bind(("127.0.0.1", 0))
-        foreign.listen()
-        port = foreign.getsockname()[1]
-        with temporary_env({"PAYROLL_SANDBOX_PORT": str(port)}):
-            with pytest.raises(ConfigurationError, match="PAYROLL_SANDBOX_PORT"):
-                with demo.demo_sandbox(echo=lambda _line: None):
-                    pass

@@ -1,14 +1,17 @@
-"""`payroll demo` as a user runs it (`make demo`): twice, from a fresh state folder.
+"""`payroll demo` as a user runs it (`make demo`): twice, from a fresh state folder; and in two
+checkouts of the repository at the same time.
 
 The first run loads everything and prints the summary; the second reuses the database, repairs the
 REST token the first run's (now stopped) sandbox issued, fetches no reports for unchanged
-company-years, and is faster. Neither leaves a process or a listening sandbox behind.
+company-years, and is faster. Neither leaves a process or a listening sandbox behind. Two checkouts
+each run their own sandbox: the one that finds the port taken by the other's takes a free port.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -42,12 +45,49 @@ def run_demo(env: dict[str, str]) -> tuple[subprocess.CompletedProcess, float]:
     return done, time.monotonic() - started
 
 
+def demo_env(**values: str) -> dict[str, str]:
+    """This environment without Nmbrs, Dagster or embedded-database settings, plus `values`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("NMBRS_", "DAGSTER_"))}
+    for key in ("PAYROLL_EMBEDDED", "PAYROLL_HOME"):
+        env.pop(key, None)
+    return {**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **values}
+
+
+def copy_checkout(target: Path) -> Path:
+    """Another checkout of this repository: every file git tracks or would track, as it is on disk
+    (a `git clone` would miss the changes not committed yet), and none of its state or build output."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = PROJECT_ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
 def processes_of(home: Path) -> list[psutil.Process]:
     """Processes still running with this state folder in their environment."""
     found = []
     for proc in psutil.process_iter():
         try:
             if proc.environ().get("PAYROLL_HOME") == str(home):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def processes_in(checkout: Path) -> list[psutil.Process]:
+    """Processes still running in this checkout (their working folder inside it)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if Path(proc.cwd()).is_relative_to(checkout):
                 found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
@@ -71,15 +111,8 @@ def company_year_calls(stdout: str) -> list[int]:
 def test_payroll_demo_twice(make_database, tmp_path):
     home = tmp_path / "state"
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("NMBRS_", "DAGSTER_"))}
-    env.pop("PAYROLL_EMBEDDED", None)
-    env.update(
-        {
-            "PAYROLL_DATABASE_URL": make_database(),
-            "PAYROLL_HOME": str(home),
-            "PAYROLL_SANDBOX_PORT": str(port),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        }
+    env = demo_env(
+        PAYROLL_DATABASE_URL=make_database(), PAYROLL_HOME=str(home), PAYROLL_SANDBOX_PORT=str(port)
     )
 
     first, first_seconds = run_demo(env)
@@ -110,3 +143,46 @@ def test_payroll_demo_twice(make_database, tmp_path):
     assert second_seconds < first_seconds, (first_seconds, second_seconds)
     assert not port_is_open(port)
     assert processes_of(home) == []
+
+
+def test_two_checkouts_run_the_demo_at_the_same_time_each_with_its_own_sandbox(make_database, tmp_path):
+    """Both prefer the same free port, as two clones' `make demo` both prefer 8765. Each keeps its
+    state in its own `.payroll/` (no PAYROLL_HOME), its warehouse in a database of its own."""
+    port = free_port()
+    checkouts = [copy_checkout(tmp_path / name) for name in ("first", "second")]
+    demos = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pipelines", "demo"],
+            cwd=checkout,
+            env=demo_env(PAYROLL_DATABASE_URL=make_database(), PAYROLL_SANDBOX_PORT=str(port)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for checkout in checkouts
+    ]
+    outputs = [demo.communicate(timeout=DEMO_SECONDS) for demo in demos]
+
+    sandboxes = []
+    for demo, (out, err) in zip(demos, outputs, strict=True):
+        assert demo.returncode == 0, out[-4000:] + err[-4000:]
+        assert "reusing the Nmbrs sandbox" not in out
+        assert "REST: connected to the sandbox" in out
+        assert re.search(r"\d+ matched, 1 difference, 1 missing_in_erp, 1 missing_in_payroll", out)
+        assert "demo finished" in out
+        [url] = re.findall(
+            r"started the Nmbrs sandbox \(scenario demo, seed 42\) at (http://127\.0\.0\.1:\d+)", out
+        )
+        sandboxes.append((url, out))
+    urls = sorted(url for url, _ in sandboxes)
+    assert len(set(urls)) == 2, urls
+    # One got the preferred port; the other found it taken and said which free port it took.
+    [(_, second_out)] = [(url, out) for url, out in sandboxes if url != f"http://127.0.0.1:{port}"]
+    assert f"sandbox: port {port} is in use by another process" in second_out
+    for checkout in checkouts:
+        state = checkout / ".payroll"
+        assert (state / "logs" / "demo.log").is_file(), "the demo kept its state outside its checkout"
+        assert not (state / "sandbox.json").exists(), "the demo left its sandbox recorded"
+        assert processes_in(checkout) == []
+    for url in urls:
+        assert not port_is_open(int(url.rsplit(":", 1)[1])), f"a demo left its sandbox serving at {url}"
