@@ -1,4 +1,4 @@
-"""The Nmbrs facts the sandbox serves (see /work/shared/nmbrs-contract.md), in one place.
+"""The Nmbrs facts the sandbox serves (see docs/nmbrs-api.md), in one place.
 
 Element names, namespaces, operations and the sandbox's default credentials. Names marked modeled
 in the contract are reconstructions; correct them here if real access shows otherwise.

@@ -33,7 +33,7 @@ class FaultInfo:
     retryable: bool = False
 
 
-# One entry per code of the contract (../shared/nmbrs-contract.md). `{operation}` is filled in.
+# One entry per code of the contract (docs/nmbrs-api.md). `{operation}` is filled in.
 FAULTS: dict[int, FaultInfo] = {
     1001: FaultInfo(
         "invalid authentication (user, token or domain)",
