@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 
 import click
 
-from pipelines.lib import demo
+from pipelines.app import demo
+from pipelines.lib import settings
 
 
 def _summary(result) -> list[str]:
@@ -69,8 +69,8 @@ def command(
     """
     if since is not None:
         # Read by the year partitions when the definitions are first imported (below).
-        os.environ["PAYROLL_START_YEAR"] = str(since)
-    from pipelines.lib.sync import run_sync
+        settings.set_start_year(since)
+    from pipelines.app.sync import run_sync
 
     with demo.demo_sandbox_if_needed(echo=click.echo):
         result = run_sync(

@@ -6,18 +6,20 @@ Source modes (NMBRS_SOURCE_MODE, docs/design.md):
 - `soap`: everything from SOAP.
 - `rest`: everything from REST; wage components are the REST fixed + variable components (not the
   full computed payroll result), so the coverage is recorded as `rest_only`, and there are no payslips.
-Clients are created on first use and closed with the session.
+Clients are created on first use and closed with the session. The steps call the clients
+themselves: `session.lister` for companies, employees and runs (the mode's listing API), `session.soap`
+for reports, `session.rest` for the REST components.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 
+from pipelines.defs import keys
 from pipelines.defs.nmbrs.tables import EnvironmentRow
 from pipelines.lib.nmbrs.config import NmbrsSettings, is_local_url
 from pipelines.lib.nmbrs.errors import NmbrsError
-from pipelines.lib.nmbrs.records import Company, Employee, PersonalData, RunInfo, WageComponent
-from pipelines.lib.nmbrs.reports import DriftRecorder, ReportLine
+from pipelines.lib.nmbrs.records import RunInfo
 
 LOCAL_POLL = (0.2, 2.0)  # first wait and longest wait between polls of report tasks (seconds)
 REMOTE_POLL = (5.0, 60.0)
@@ -42,7 +44,7 @@ class NmbrsSession:
     @property
     def api_source(self) -> str:
         """The `_source` of rows whose listing API depends on the mode (companies, runs, employees)."""
-        return "soap" if self.source_mode == "soap" else "rest"
+        return keys.SOAP_SOURCE if self.source_mode == "soap" else keys.REST_SOURCE
 
     @property
     def wage_components_from_soap(self) -> bool:
@@ -54,11 +56,11 @@ class NmbrsSession:
 
     @property
     def wage_component_source(self) -> str:
-        return "soap_period_report" if self.wage_components_from_soap else "rest_fixed+rest_variable"
+        return keys.SOAP_REPORT_SOURCE if self.wage_components_from_soap else keys.REST_COMPONENTS_SOURCE
 
     @property
     def coverage(self) -> str:
-        return "complete" if self.wage_components_from_soap else "rest_only"
+        return keys.COMPLETE_COVERAGE if self.wage_components_from_soap else keys.REST_ONLY_COVERAGE
 
     @property
     def soap(self):
@@ -91,7 +93,15 @@ class NmbrsSession:
                 client.close()
         self._soap = self._rest = None
 
-    def _lister(self):
+    def __enter__(self) -> NmbrsSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def lister(self):
+        """The client that lists companies, employees and runs in this mode (SOAP in `soap`, else REST)."""
         return self.soap if self.source_mode == "soap" else self.rest
 
     # -- reference data ----------------------------------------------------------------------
@@ -101,16 +111,7 @@ class NmbrsSession:
         env = self.soap.environment()
         return EnvironmentRow(env.domain, env.subdomain, self.source_mode)
 
-    def companies(self) -> list[Company]:
-        return list(self._lister().companies())
-
-    def employees(self, company_id: int) -> list[tuple[Employee, PersonalData]]:
-        return list(self._lister().employees(company_id))
-
     # -- company-year ------------------------------------------------------------------------
-    def runs(self, company_id: int, year: int) -> list[RunInfo]:
-        return list(self._lister().runs(company_id, year))
-
     def soap_run_ids(self, company_id: int, year: int, runs: Sequence[RunInfo]) -> dict[int, str]:
         """SOAP run id per run number of `runs` (Run_GetList; no call in soap mode, where they are)."""
         if self.source_mode == "soap":
@@ -127,27 +128,3 @@ class NmbrsSession:
                 "REST and SOAP APIs disagree; run the sync again later, or use NMBRS_SOURCE_MODE=soap"
             )
         return {run.run_number: by_number[run.run_number] for run in runs}
-
-    def start_wage_component_report(self, company_id: int, year: int) -> str:
-        return self.soap.start_wage_component_report(company_id, year)
-
-    def start_payslip_report(self, company_id: int, soap_run_id: str, year: int) -> str:
-        return self.soap.start_payslip_report(company_id, soap_run_id, year)
-
-    def wait_for_reports(self, task_ids: Sequence[str]) -> None:
-        self.soap.wait_for_reports(list(task_ids))
-
-    def load_report(
-        self,
-        task_id: str,
-        load: Callable[[Iterator[ReportLine]], int],
-        *,
-        kind: str,
-        run_id: str | None = None,
-    ) -> tuple[int, DriftRecorder]:
-        """Stream a finished report into `load` (an atomic replace); a broken download is fetched
-        and loaded again. Returns the rows loaded and the drift seen."""
-        return self.soap.load_report(task_id, load, kind=kind, run_id=run_id)
-
-    def rest_wage_components(self, company_id: int, year: int) -> Iterator[WageComponent]:
-        return self.rest.wage_components(company_id, year)
