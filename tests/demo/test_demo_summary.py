@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from pipelines.lib import demo, demo_summary
-from pipelines.lib.settings import ConfigurationError
-from tests.conftest import temporary_env
+from pipelines.app import demo
+from pipelines.lib import demo_summary
+from pipelines.lib.settings import ConfigurationError, temporary_env
 
 
 @pytest.fixture(scope="module")

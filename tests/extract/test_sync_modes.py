@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from psycopg2 import sql
 
-from tests.extract.conftest import TABLE_KEYS, expected_partitions
+from tests.support.extract import TABLE_KEYS, expected_partitions
 
 MODES = ("rest+soap", "soap", "rest")
 

@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import stop_ui
+from tests.support.ui import stop_ui
 
 pytestmark = pytest.mark.browser
 
