@@ -22,9 +22,7 @@ from pipelines.lib import settings
 
 
 def _dagster_files() -> str:
-    path = settings.state_dir() / "dagster"
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)
+    return str(settings.owner_only_dir(settings.state_dir() / "dagster"))
 
 
 class _FindsItsOwnSettings:

@@ -1,10 +1,11 @@
-"""The security suite's pipeline: a demo sandbox with hostile names, synced once with DEBUG logging.
+"""The security suite's pipeline: a demo sandbox with hostile names, synced once at PAYROLL_LOG_LEVEL=DEBUG.
 
 `secured` holds everything the leak, access and injection tests read: the captured log text of the
-whole sync (root logger and zeep, urllib3, requests, dagster at DEBUG), the text of every Dagster
+whole sync (the product's own logging set up by PAYROLL_LOG_LEVEL=DEBUG, so every Python logger at
+DEBUG, plus Dagster's console log, which `run_sync` then shows at DEBUG), the text of every Dagster
 event record of its runs, the exception texts of a sync made to fail, the secrets in play (SOAP
 token, client secret, subscription key, every access and refresh token the identity service
-issued) and the sandbox employees' BSNs and birth dates.
+issued, the key that encrypts the stored tokens) and the sandbox employees' BSNs and birth dates.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ def secured(make_database, tmp_path_factory):
     with sandboxes() as start:
         sandbox = start()
         hostile_company, hostile_employee = make_names_hostile(sandbox)
-        pipeline = new_pipeline(make_database, tmp_path_factory.mktemp("security-home"), sandbox)
-        with capture_debug_logs() as captured:
+        pipeline = new_pipeline(
+            make_database, tmp_path_factory.mktemp("security-home"), sandbox, PAYROLL_LOG_LEVEL="DEBUG"
+        )
+        with capture_debug_logs(pipeline) as captured:
             result = pipeline.sync()
             assert result.success, step_errors(result)
             failed = failing_sync(pipeline)
@@ -43,6 +46,11 @@ def secured(make_database, tmp_path_factory):
         }
         for number, token in enumerate([*identity._access, *identity._refresh]):
             secrets[f"oauth token #{number}"] = token
+        with pipeline.active():
+            from pipelines.lib.encryption import key_ring
+
+            for number, key in enumerate(key_ring().keys):
+                secrets[f"token encryption key #{number}"] = key.decode()
         employees = [
             e
             for company in sandbox.state.world.companies()

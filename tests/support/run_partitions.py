@@ -16,7 +16,7 @@ import sys
 def main(argv: list[str]) -> int:
     import dagster as dg
 
-    from pipelines.app.sync import QUIET_LOGGERS
+    from pipelines.app.sync import console_log_config
     from pipelines.definitions import defs
     from pipelines.defs.keys import COMPANY_YEAR_ASSETS
     from pipelines.lib import settings
@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
                 asset_selection=list(COMPANY_YEAR_ASSETS),
                 partition_key=key,
                 tags=request.get("tags", {}),
-                run_config=QUIET_LOGGERS,
+                run_config=console_log_config(),
                 raise_on_error=False,
             )
             print(json.dumps({"key": key, "run_id": outcome.run_id, "success": outcome.success}), flush=True)

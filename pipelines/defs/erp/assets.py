@@ -1,17 +1,20 @@
 """The ERP's chart of accounts and monthly GL movements, from CSV files in PAYROLL_ERP_DIR into `erp.*`.
 
-Each file is read and validated completely, then its table is replaced in one transaction.
+Each file is streamed into its table in one transaction, validated row by row as the COPY reads it.
+A bad file (or one that would empty the ERP side or shrink it by more than half, unless allowed)
+fails the asset with the file's own message (file, line, column, fix), and the table keeps its rows.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 
 from pipelines.defs import keys
 from pipelines.defs.resources import WarehouseResource
-from pipelines.lib import erp
-from pipelines.lib.warehouse import replace_partition
+from pipelines.lib import erp, settings
+from pipelines.lib.warehouse import WarehouseLoadError, replace_partition
 
 KINDS = {"csv", "postgres"}
 
@@ -24,21 +27,43 @@ def _erp_file(context: dg.AssetExecutionContext, name: str) -> Path | None:
     return folder / name
 
 
+@contextmanager
+def _erp_refusals(table: str) -> Iterator[None]:
+    """A refused ERP file fails the step with its own message (the traceback stays in the log)."""
+    try:
+        yield
+    except (erp.ErpFileError, WarehouseLoadError) as exc:
+        refusal = exc.__cause__ if isinstance(exc, WarehouseLoadError) else exc
+        if not isinstance(refusal, erp.ErpFileError):
+            raise
+        kept = (
+            ""
+            if isinstance(refusal, erp.ErpShrinkRefused)
+            else f". Nothing was loaded: {table} keeps its rows"
+        )
+        raise dg.Failure(description=f"{refusal}{kept}", allow_retries=False) from refusal
+
+
 def _replace_table(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     table: str,
     columns: Sequence[str],
-    rows: list[tuple],
-    path: Path | None,
-    **facts: object,
-) -> dg.MaterializeResult:
-    """Replace the whole table by the rows of one file; the metadata names the file, plus `facts`."""
+    rows: Iterable[tuple],
+    source: Path | None,
+) -> int:
+    """Replace the whole table by the rows of one file, unless the shrink guard refuses it."""
+    guard = erp.ReplacementGuard(table, source, allowed=settings.erp_allow_shrink())
     with warehouse.connect() as conn:
-        source = path.name if path else "none"
-        loaded = replace_partition(conn, table, {}, columns, rows, source=source, run_id=context.run_id)
+        label = source.name if source else "none"
+        return replace_partition(
+            conn, table, {}, columns, rows, source=label, run_id=context.run_id, before_commit=guard.check
+        )
+
+
+def _metadata(loaded: int, path: Path | None, **facts: object) -> dict[str, object]:
     file = dg.MetadataValue.path(str(path)) if path else "none (PAYROLL_ERP_DIR not set)"
-    return dg.MaterializeResult(metadata={"rows": loaded, "file": file, **facts})
+    return {"rows": loaded, "file": file, **facts}
 
 
 @dg.asset(
@@ -50,18 +75,18 @@ def _replace_table(
 def chart_of_accounts(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    path = _erp_file(context, erp.CHART_FILE)
-    accounts = erp.read_chart_of_accounts(path) if path else []
-    rows = [(a.account, a.name, a.statement) for a in accounts]
-    return _replace_table(
-        context,
-        warehouse,
-        "erp.chart_of_accounts",
-        erp.CHART_COLUMNS,
-        rows,
-        path,
-        pl_accounts=sum(a.statement == "PL" for a in accounts),
-        bs_accounts=sum(a.statement == "BS" for a in accounts),
+    with _erp_refusals("erp.chart_of_accounts"):
+        path = _erp_file(context, erp.CHART_FILE)
+        accounts = erp.read_chart_of_accounts(path) if path else []
+        rows = [(a.account, a.name, a.statement) for a in accounts]
+        loaded = _replace_table(context, warehouse, "erp.chart_of_accounts", erp.CHART_COLUMNS, rows, path)
+    return dg.MaterializeResult(
+        metadata=_metadata(
+            loaded,
+            path,
+            pl_accounts=sum(a.statement == "PL" for a in accounts),
+            bs_accounts=sum(a.statement == "BS" for a in accounts),
+        )
     )
 
 
@@ -72,16 +97,22 @@ def chart_of_accounts(
     description="Monthly GL movements per ERP entity and account (debit positive) from gl_movements.csv.",
 )
 def gl_movements(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    path = _erp_file(context, erp.MOVEMENTS_FILE)
-    movements = erp.read_gl_movements(path) if path else []
-    rows = [(m.entity, m.account, m.year, m.month, m.amount) for m in movements]
-    return _replace_table(
-        context,
-        warehouse,
-        "erp.gl_movements",
-        erp.MOVEMENT_COLUMNS,
-        rows,
-        path,
-        entities=len({m.entity for m in movements}),
-        years=", ".join(str(y) for y in sorted({m.year for m in movements})),
+    entities: set[str] = set()
+    years: set[int] = set()
+
+    def rows(path: Path) -> Iterator[tuple]:
+        for m in erp.iter_gl_movements(path):
+            entities.add(m.entity)
+            years.add(m.year)
+            yield (m.entity, m.account, m.year, m.month, m.amount)
+
+    with _erp_refusals("erp.gl_movements"):
+        path = _erp_file(context, erp.MOVEMENTS_FILE)
+        loaded = _replace_table(
+            context, warehouse, "erp.gl_movements", erp.MOVEMENT_COLUMNS, rows(path) if path else [], path
+        )
+    return dg.MaterializeResult(
+        metadata=_metadata(
+            loaded, path, entities=len(entities), years=", ".join(str(y) for y in sorted(years))
+        )
     )

@@ -51,7 +51,7 @@ def environment(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehou
 def companies(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehouse: WarehouseResource):
     """Every company the credentials can see; registers one `nmbrs_companies` partition per company."""
     with api_step(context, "companies", nmbrs) as step, warehouse.connect() as conn:
-        rows = list(step.session.lister.companies())
+        rows = step.session.companies()
         loaded = _loader(conn, step, context).replace(
             tables.COMPANIES, Company, [tables.as_tuple(row) for row in rows]
         )
@@ -73,7 +73,7 @@ def employees(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehouse
         company_ids = state.company_ids(conn)
         people, personal = [], []
         for company_id in company_ids:
-            for row, private in step.session.lister.employees(company_id):
+            for row, private in step.session.employees(company_id):
                 people.append(tables.as_tuple(row))
                 if store_personal:
                     personal.append(tables.as_tuple(private))

@@ -97,7 +97,7 @@ class _CompanyYearLoad:
         run_id: str | None,
     ) -> _CompanyYearLoad:
         """What Nmbrs lists now against what the warehouse holds: which reports to fetch."""
-        current_runs = list(session.lister.runs(company_id, year))
+        current_runs = session.runs(company_id, year)
         coverage = CoverageRow(
             company_id, year, session.source_mode, session.wage_component_source, session.coverage
         )
@@ -203,7 +203,7 @@ class _CompanyYearLoad:
             wage.changed = True
         elif not self.session.wage_components_from_soap:
             rows = [
-                tables.as_tuple(row) for row in self.session.rest.wage_components(self.company_id, self.year)
+                tables.as_tuple(row) for row in self.session.rest_wage_components(self.company_id, self.year)
             ]
             if self.refresh or not state.same_rows(
                 self.conn, tables.WAGE_COMPONENTS, self.loader.where, tables.columns(WageComponent), rows
