@@ -15,7 +15,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DAGSTER_DISABLE_TELEMETRY=1 \
     DBT_SEND_ANONYMOUS_USAGE_STATS=false \
     DAGSTER_HOME=/opt/dagster/dagster_home \
-    PAYROLL_KEEP_DAGSTER_HOME=1 \
     PAYROLL_HOME=/tmp/payroll \
     DBT_TARGET_PATH=/tmp/dbt-target
 

@@ -10,9 +10,7 @@ bare, in its own process (benchmarks.dbt_cli).
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-
+from pipelines.app.demo import use_sandbox_erp_files
 from pipelines.lib import erp, settings, warehouse
 from pipelines.lib.nmbrs.config import NmbrsSettings
 from pipelines.lib.nmbrs.records import ROW_COLUMNS, Company, Employee, RunInfo, WageComponent, as_row
@@ -30,12 +28,6 @@ PAYSLIP_COLUMNS = (
     "value",
 )
 COVERAGE_COLUMNS = ("company_id", "year", "source_mode", "wage_component_source", "coverage")
-
-
-def _years() -> list[int]:
-    current = dt.date.today().year
-    start = int(os.environ.get("PAYROLL_START_YEAR") or current - 1)
-    return list(range(start, current + 1))
 
 
 def load_company_year(client: NmbrsSoapClient, conn, company_id: int, year: int) -> None:
@@ -81,8 +73,7 @@ def load_company_year(client: NmbrsSoapClient, conn, company_id: int, year: int)
     )
 
 
-def load_erp(conn) -> None:
-    folder = erp.erp_dir()
+def load_erp(conn, folder) -> None:
     chart = folder / erp.CHART_FILE
     movements = folder / erp.MOVEMENTS_FILE
     warehouse.replace_partition(
@@ -106,7 +97,9 @@ def load_erp(conn) -> None:
 def main() -> None:
     url = settings.database_url(start_embedded=False)
     conn = warehouse.connect(url)
-    client = NmbrsSoapClient(NmbrsSettings.from_env())
+    nmbrs = NmbrsSettings.from_env()
+    erp_folder = erp.erp_dir() or use_sandbox_erp_files(nmbrs)  # the sandbox's files, as `payroll sync` uses
+    client = NmbrsSoapClient(nmbrs)
     try:
         warehouse.ensure_raw_schema(conn)
         environment = client.environment()
@@ -127,9 +120,9 @@ def main() -> None:
             conn, "nmbrs.employees", {}, ROW_COLUMNS[Employee], employees, source="soap"
         )
         for company in companies:
-            for year in _years():
+            for year in settings.payroll_years():
                 load_company_year(client, conn, company.company_id, year)
-        load_erp(conn)
+        load_erp(conn, erp_folder)
     finally:
         client.close()
         conn.close()

@@ -1,7 +1,7 @@
 """A fast writer of Nmbrs wage-component reports in the contract's shape, for benchmarks.
 
 `<reports><report><employeeid/><period/><year/><lines><line><code/><description/><value/></line>…`
-(nmbrs-contract.md). Values follow the sandbox's rules (salary, holiday allowance, deductions,
+(docs/nmbrs-api.md). Values follow the sandbox's rules (salary, holiday allowance, deductions,
 employer charges, net, totals) in exact cents; every other employee's values use a comma as the
 decimal separator, as Nmbrs may send them. The writer returns the exact expected line count and
 total, so that each loader's result can be checked to the cent.

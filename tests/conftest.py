@@ -18,8 +18,8 @@ from psycopg2 import sql
 
 from pipelines.lib import settings
 from pipelines.lib.settings import temporary_env, url_for_database
-
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+from tests.support.env import make_env
+from tests.support.sandboxes import sandboxes
 
 
 @pytest.fixture(autouse=True)
@@ -77,29 +77,8 @@ def make_database(pg_server: str):
 @pytest.fixture(scope="session")
 def sandbox():
     """The demo-scenario sandbox, served on a free local port for the whole session."""
-    from pipelines.sandbox.server import SandboxServer
-
-    server = SandboxServer.start(scenario="demo", seed=42, host="127.0.0.1", port=0)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def make_env(database_url: str, home: Path, nmbrs: dict[str, str]) -> dict[str, str | None]:
-    """Environment for one isolated pipeline instance: its own warehouse, Dagster home and Nmbrs."""
-    env: dict[str, str | None] = {key: None for key in os.environ if key.startswith("NMBRS_")}
-    env.update(
-        {
-            "PAYROLL_DATABASE_URL": database_url,
-            "PAYROLL_EMBEDDED": None,
-            "PAYROLL_HOME": str(home),
-            "DAGSTER_HOME": None,
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        }
-    )
-    env.update(nmbrs)
-    return env
+    with sandboxes() as start:
+        yield start()
 
 
 @pytest.fixture(scope="session")
@@ -118,8 +97,14 @@ def synced_demo(demo_env):
 
     Returns the SyncResult. Shared by every test that only reads the synced warehouse: do not write.
     """
-    from pipelines.lib.sync import run_sync
+    from pipelines.app.sync import run_sync
 
     result = run_sync()
     assert result.success, "demo sync failed: " + "; ".join(f"{s.name}: {s.error}" for s in result.failures)
     return result
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse_url(synced_demo, demo_env) -> str:
+    """URL of the synced demo warehouse (the session's PAYROLL_DATABASE_URL)."""
+    return demo_env["PAYROLL_DATABASE_URL"]

@@ -25,11 +25,11 @@ from dagster._core.storage.asset_check_execution_record import (
 )
 from psycopg2 import sql
 
-from pipelines.defs.automation.config import AutomationSettings
-from pipelines.defs.automation.jobs import COMPANY_YEAR_ASSETS
-from pipelines.defs.dbt.assets import COMPANY_TAG
+from pipelines.app.sync import step_error_text
+from pipelines.defs import keys
 from pipelines.defs.nmbrs.partitions import split_company_year
 from pipelines.lib import settings, warehouse
+from pipelines.lib.automation_settings import AutomationSettings
 from pipelines.lib.nmbrs.config import SOAP_SUNSET, NmbrsSettings
 from pipelines.lib.status_report import (
     LISTED_DIFFERENCES,
@@ -40,7 +40,6 @@ from pipelines.lib.status_report import (
     PipelineStatus,
     Reconciliation,
 )
-from pipelines.lib.sync import step_error_text
 
 GL_RECONCILIATION = "marts.payroll_gl_reconciliation"
 THREE_WAY_RECONCILIATION = "marts.payroll_three_way_reconciliation"  # once the journals are reconciled
@@ -112,7 +111,7 @@ def _company_names(cur) -> list[tuple[str, str]]:
 def _last_syncs(instance: dg.DagsterInstance) -> dict[str, tuple[dt.datetime, set[str]]]:
     """company -> (newest materialization of its company-year assets, the partitions materialized)."""
     result: dict[str, tuple[dt.datetime, set[str]]] = {}
-    for key in COMPANY_YEAR_ASSETS:
+    for key in keys.COMPANY_YEAR_ASSETS:
         latest = instance.get_latest_storage_id_by_partition(key, DagsterEventType.ASSET_MATERIALIZATION)
         if not latest:
             continue
@@ -132,10 +131,10 @@ def _failed_runs(instance: dg.DagsterInstance, company_id: str) -> Iterable[Fail
     """The company-years of this company whose latest finished run failed."""
     seen: set[str] = set()
     records = instance.get_run_records(
-        filters=dg.RunsFilter(tags={COMPANY_TAG: company_id}, statuses=FINISHED), limit=RUNS_PER_COMPANY
+        filters=dg.RunsFilter(tags={keys.COMPANY_TAG: company_id}, statuses=FINISHED), limit=RUNS_PER_COMPANY
     )
     for record in records:  # newest first
-        partition = record.dagster_run.tags.get("dagster/partition", "")
+        partition = record.dagster_run.tags.get(keys.PARTITION_TAG, "")
         if partition in seen:
             continue
         seen.add(partition)

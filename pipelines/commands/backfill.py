@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import subprocess
 import sys
 
 import click
 
-from pipelines.lib import dagster_ui, demo, settings
+from pipelines.app import demo
+from pipelines.lib import dagster_ui, settings
+from pipelines.lib.automation_settings import AUTOMATION_VARIABLE, AutomationSettings
+from pipelines.lib.nmbrs.config import NmbrsSettings, is_local_url
 
 DEFAULT_TIMEOUT_SECONDS = 3600
 
@@ -19,32 +21,24 @@ def _start_daemon() -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "dagster._daemon", "run", "-w", str(dagster_ui.WORKSPACE_YAML)],
         cwd=settings.PROJECT_ROOT,
-        env={**os.environ, "PAYROLL_AUTOMATION": "off"},
+        env={**os.environ, AUTOMATION_VARIABLE: "off"},
         start_new_session=True,
     )
 
 
-def _connect_local_sandbox() -> None:
+def _connect_local_sandbox(nmbrs: NmbrsSettings) -> None:
     """Against a local sandbox (not demo mode, which demo_sandbox_if_needed covers) connect REST first."""
-    from pipelines.lib.nmbrs.config import NmbrsSettings, is_local_url
-
-    nmbrs = NmbrsSettings.from_env()
     if nmbrs.uses_rest and not nmbrs.demo and is_local_url(nmbrs.identity_url):
         demo.ensure_sandbox_connection(nmbrs, echo=click.echo)
 
 
-def _first_year(since: int | None) -> int:
-    """--since, else PAYROLL_START_YEAR; exported so that the code location's years include it."""
-    from pipelines.defs.nmbrs.partitions import START_YEAR_VARIABLE
+def _company_ids(nmbrs: NmbrsSettings) -> list[str]:
+    """The companies Nmbrs lists now, through the same session the assets and sensors use."""
+    from pipelines.defs.automation.nmbrs_runs import company_ids
+    from pipelines.defs.nmbrs.source import NmbrsSession
 
-    current = dt.date.today().year
-    if since is None:
-        raw = os.environ.get(START_YEAR_VARIABLE, "").strip()
-        return int(raw) if raw.isdigit() else current - 1
-    if not 1990 <= since <= current:
-        raise settings.ConfigurationError(f"--since {since} is not a year between 1990 and {current}")
-    os.environ[START_YEAR_VARIABLE] = str(since)
-    return since
+    with NmbrsSession(nmbrs, settings.database_url()) as session:
+        return company_ids(session)
 
 
 @click.command(name="backfill")
@@ -74,21 +68,23 @@ def command(since: int | None, wait: bool, timeout: int) -> None:
     processes it; with --wait and no daemon running, one is started for the duration of the wait.
     """
     settings.prepare_environment()
-    first = _first_year(since)
+    if since is not None:
+        # Exported before the definitions load, so that the code location's years include it.
+        settings.set_start_year(since)
     import dagster as dg
 
     from pipelines.definitions import defs
     from pipelines.defs.automation import first_import
-    from pipelines.defs.automation.companies_sensor import register_companies
-    from pipelines.defs.automation.config import AutomationSettings
     from pipelines.defs.automation.pool import apply_pool_size
-    from pipelines.defs.nmbrs.partitions import payroll_years
+    from pipelines.defs.nmbrs.partitions import register_companies
 
-    years = [int(year) for year in payroll_years() if int(year) >= first]
+    years = settings.payroll_years()
+    nmbrs = NmbrsSettings.from_env()
     with demo.demo_sandbox_if_needed(echo=click.echo), dg.DagsterInstance.get() as instance:
-        _connect_local_sandbox()
+        _connect_local_sandbox(nmbrs)
         apply_pool_size(instance, AutomationSettings.from_env().nmbrs_pool_size)
-        companies = register_companies(instance)
+        companies = _company_ids(nmbrs)
+        register_companies(instance, companies)
         backfill_id = first_import.submit_first_import(
             instance, defs(), years, title=f"First import {years[0]}-{years[-1]}"
         )

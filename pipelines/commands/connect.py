@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import webbrowser
 
 import click
 
-from pipelines.lib import demo, settings
+from pipelines.app import demo
+from pipelines.lib import settings
 from pipelines.lib.nmbrs import oauth
 from pipelines.lib.nmbrs.config import NmbrsSettings, is_local_url
 from pipelines.lib.nmbrs.errors import NmbrsError
@@ -29,7 +29,7 @@ def command(open_browser: bool, auto_approve_sandbox: bool, timeout: int) -> Non
     Needs NMBRS_CLIENT_ID, NMBRS_CLIENT_SECRET and NMBRS_SUBSCRIPTION_KEY (without any NMBRS_*
     setting it connects to the local demo sandbox). Register NMBRS_REDIRECT_URI with your Nmbrs app.
     """
-    settings.prepare_environment()
+    database_url = settings.prepare_environment()["PAYROLL_DATABASE_URL"]
     nmbrs = NmbrsSettings.from_env()
     if not nmbrs.rest_configured:
         raise settings.ConfigurationError(
@@ -51,7 +51,7 @@ def command(open_browser: bool, auto_approve_sandbox: bool, timeout: int) -> Non
 
     with demo.demo_sandbox_if_needed(echo=click.echo):
         nmbrs = NmbrsSettings.from_env()  # in demo mode: the port the sandbox serves on
-        store = TokenStore(os.environ["PAYROLL_DATABASE_URL"], nmbrs)
+        store = TokenStore(database_url, nmbrs)
         try:
             tokens = oauth.connect(
                 nmbrs, store, show_url=show, auto_approve=auto_approve_sandbox, timeout=timeout

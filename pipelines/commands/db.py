@@ -8,12 +8,6 @@ import psycopg2
 from pipelines.lib import embedded_db, settings
 
 
-def _redacted(url: str) -> str:
-    parts = settings.dsn_parts(url)
-    secret = ":***" if parts.password else ""
-    return url.replace(f":{parts.password}@", f"{secret}@") if parts.password else url
-
-
 @click.group(name="db")
 def command() -> None:
     """Start, stop and show the warehouse database (embedded PostgreSQL unless PAYROLL_DATABASE_URL is set)."""
@@ -57,13 +51,13 @@ def status() -> None:
     try:
         conn = psycopg2.connect(url, connect_timeout=5)
     except psycopg2.OperationalError as exc:
-        click.secho(f"cannot connect to {_redacted(url)}: {str(exc).strip()}", fg="red", err=True)
+        click.secho(f"cannot connect to {settings.redacted_url(url)}: {str(exc).strip()}", fg="red", err=True)
         raise SystemExit(1) from exc
     with conn, conn.cursor() as cur:
         cur.execute("show server_version")
         version = cur.fetchone()[0]
     conn.close()
-    click.echo(f"url: {_redacted(url)}")
+    click.echo(f"url: {settings.redacted_url(url)}")
     click.echo(f"server version: {version}")
 
 

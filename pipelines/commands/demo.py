@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import sys
 import time
@@ -12,13 +11,13 @@ from pathlib import Path
 
 import click
 
-from pipelines.lib import demo, demo_summary, settings
+from pipelines.app import demo
+from pipelines.lib import demo_summary, settings
 from pipelines.lib.logs import open_log
 from pipelines.lib.nmbrs.config import NmbrsSettings
 
 
-def _describe_database() -> str:
-    url = os.environ["PAYROLL_DATABASE_URL"]
+def _describe_database(url: str) -> str:
     parts = settings.dsn_parts(url)
     where = "embedded PostgreSQL" if settings.uses_embedded_database() else "PAYROLL_DATABASE_URL"
     server = f"the socket in {parts.host}" if parts.host.startswith("/") else f"{parts.host}:{parts.port}"
@@ -45,31 +44,31 @@ def command() -> None:
         )
     click.echo("[1/4] database: starting or reusing ...")
     demo.quiet_runtime_dir_warning()
-    settings.prepare_environment()
-    click.echo(f"[1/4] database: {_describe_database()}")
+    database_url = settings.prepare_environment()["PAYROLL_DATABASE_URL"]
+    click.echo(f"[1/4] database: {_describe_database(database_url)}")
     click.echo("[2/4] Nmbrs sandbox and REST connection")
     with demo.demo_sandbox(echo=lambda line: click.echo(f"      {line}")):
         # Read again: the settings of the port this state folder's sandbox serves on.
-        demo.ensure_sandbox_connection(
-            NmbrsSettings.from_env(), echo=lambda line: click.echo(f"      {line}")
-        )
+        nmbrs = NmbrsSettings.from_env()
+        demo.ensure_sandbox_connection(nmbrs, echo=lambda line: click.echo(f"      {line}"))
+        demo.use_sandbox_erp_files(nmbrs)
         log_path = settings.logs_dir() / "demo.log"
         click.echo(
             "[3/4] sync: Nmbrs reference data, one run per company-year, then the ERP files and dbt build"
         )
         click.echo(f"      (dbt and Dagster output goes to {log_path})")
-        from pipelines.lib.sync import run_sync
+        from pipelines.app.sync import run_sync
 
         terminal = sys.stdout
         with _output_to(log_path):
             result = run_sync(progress=lambda line: click.echo(f"      {line}", file=terminal))
     click.echo("[4/4] summary")
-    summary = demo_summary.collect(os.environ["PAYROLL_DATABASE_URL"])
+    summary = demo_summary.collect(database_url)
     click.echo("")
     for line in demo_summary.render(summary):
         click.echo(line)
     click.echo("")
-    _next_steps(os.environ["PAYROLL_DATABASE_URL"])
+    _next_steps(database_url)
     seconds = time.monotonic() - started
     if not result.success:
         for step in result.failures:
@@ -95,9 +94,7 @@ def _output_to(path: Path) -> Iterator[None]:
 
 
 def _next_steps(database_url: str) -> None:
-    password = settings.dsn_parts(database_url).password
-    shown = database_url.replace(f":{password}@", ":***@") if password else database_url
-    click.echo(f"Database: {shown}")
+    click.echo(f"Database: {settings.redacted_url(database_url)}")
     program = _program()
     steps = [
         ("ui", "the Dagster UI: asset graph, runs, checks"),

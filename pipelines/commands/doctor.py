@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import textwrap
 
 import click
 
-from pipelines.lib import demo, settings
+from pipelines.app import demo
+from pipelines.lib import settings
 from pipelines.lib.nmbrs.config import NmbrsSettings
 from pipelines.lib.nmbrs.doctor import run_checks
 
@@ -20,10 +20,10 @@ def command() -> None:
     Prints "Active" and exits 0 when everything works; otherwise names each problem with its fix
     and exits 1.
     """
-    settings.prepare_environment()
+    database_url = settings.prepare_environment()["PAYROLL_DATABASE_URL"]
     with demo.demo_sandbox_if_needed(echo=click.echo):
         # Read inside the block: in demo mode, the port the sandbox serves on.
-        checks = run_checks(NmbrsSettings.from_env(), os.environ["PAYROLL_DATABASE_URL"])
+        checks = run_checks(NmbrsSettings.from_env(), database_url)
     for check in checks:
         if check.ok:
             click.echo(f"{click.style('ok  ', fg='green')}  {check.name}: {check.detail}")

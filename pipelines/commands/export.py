@@ -58,9 +58,8 @@ def command(
     try:
         conn = psycopg2.connect(url, connect_timeout=10, application_name="payroll export")
     except psycopg2.OperationalError as exc:
-        parts = settings.dsn_parts(url)
         raise click.ClickException(
-            f"cannot connect to the warehouse at {parts.host}:{parts.port}/{parts.dbname}: {str(exc).strip()}"
+            f"cannot connect to the warehouse at {settings.redacted_url(url)}: {str(exc).strip()}"
         ) from exc
     try:
         with conn:

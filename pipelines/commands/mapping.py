@@ -7,8 +7,10 @@ from pathlib import Path
 import click
 import psycopg2
 
+from pipelines.app import demo
 from pipelines.lib import embedded_db, settings
 from pipelines.lib.mapping import checks, csvfile, sources, suggest
+from pipelines.lib.nmbrs.config import NmbrsSettings
 
 MAPPINGS_DIR_OPTION = click.option(
     "--mappings-dir",
@@ -27,11 +29,6 @@ def _warehouse_url() -> str | None:
     return status.url if status.running else None
 
 
-def _redacted(url: str) -> str:
-    parts = settings.dsn_parts(url)
-    return f"{parts.host}:{parts.port}/{parts.dbname}"
-
-
 def _connect(url: str):
     return psycopg2.connect(url, connect_timeout=5, application_name="payroll mapping")
 
@@ -42,6 +39,7 @@ def _reference(source: str, erp_chart: Path | None) -> sources.Reference:
     chart_source = seen_source = None
     notes: list[csvfile.Problem] = []
     url = None if source == "files" else _warehouse_url()
+    shown = settings.redacted_url(url) if url else None
     if url is None and source == "warehouse":
         raise click.ClickException(
             "no warehouse is configured or running: set PAYROLL_DATABASE_URL or run `payroll db start`"
@@ -52,29 +50,29 @@ def _reference(source: str, erp_chart: Path | None) -> sources.Reference:
         except psycopg2.OperationalError as exc:
             if source == "warehouse":
                 raise click.ClickException(
-                    f"cannot connect to the warehouse at {_redacted(url)}: {str(exc).strip()}"
+                    f"cannot connect to the warehouse at {shown}: {str(exc).strip()}"
                 ) from exc
             click.secho(
-                f"note: the warehouse at {_redacted(url)} did not answer; checking against files only",
+                f"note: the warehouse at {shown} did not answer; checking against files only",
                 fg="yellow",
             )
         else:
             try:
                 if erp_chart is None:
                     chart = sources.warehouse_chart(conn)
-                    chart_source = f"erp.chart_of_accounts in {_redacted(url)}" if chart else None
+                    chart_source = f"erp.chart_of_accounts in {shown}" if chart else None
                 seen = sources.warehouse_components(conn)
-                seen_source = (
-                    f"nmbrs.wage_components and nmbrs.payslips in {_redacted(url)}" if seen else None
-                )
+                seen_source = f"nmbrs.wage_components and nmbrs.payslips in {shown}" if seen else None
             finally:
                 conn.close()
             if source == "warehouse" and seen is None:
                 raise click.ClickException(
-                    f"the warehouse at {_redacted(url)} holds no synced wage components: run `payroll sync` first"
+                    f"the warehouse at {shown} holds no synced wage components: run `payroll sync` first"
                 )
     if chart is None:
-        chart, chart_source, notes = sources.chart_file_reference(erp_chart)
+        # Against the sandbox without PAYROLL_ERP_DIR, its demo ERP chart is the reference.
+        demo_erp = erp_chart is None and demo.use_sandbox_erp_files(NmbrsSettings.from_env()) is not None
+        chart, chart_source, notes = sources.chart_file_reference(erp_chart, demo_erp)
     return sources.Reference(chart, chart_source, seen, seen_source, tuple(notes))
 
 
@@ -174,19 +172,18 @@ def suggest_command(mappings_dir: Path) -> None:
     url = _warehouse_url()
     if url is None:
         raise click.ClickException("no warehouse is configured or running: run `payroll sync` first")
+    shown = settings.redacted_url(url)
     try:
         conn = _connect(url)
     except psycopg2.OperationalError as exc:
-        raise click.ClickException(
-            f"cannot connect to the warehouse at {_redacted(url)}: {str(exc).strip()}"
-        ) from exc
+        raise click.ClickException(f"cannot connect to the warehouse at {shown}: {str(exc).strip()}") from exc
     try:
         seen = sources.warehouse_components(conn)
     finally:
         conn.close()
     if seen is None:
         raise click.ClickException(
-            f"the warehouse at {_redacted(url)} holds no synced wage components: run `payroll sync` first"
+            f"the warehouse at {shown} holds no synced wage components: run `payroll sync` first"
         )
     try:
         file, added, lines = suggest.suggest(mappings_dir, seen)

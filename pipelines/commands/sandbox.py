@@ -10,18 +10,13 @@ import threading
 import click
 import requests
 
-from pipelines.lib import sandbox_record
-from pipelines.lib.settings import env_int
-
-DEFAULT_PORT = 8765
+from pipelines.lib import sandbox_record, settings
 
 
 def _default_url() -> str:
     """The sandbox this state folder runs (lib/sandbox_record.py), else 127.0.0.1:PAYROLL_SANDBOX_PORT."""
     record = sandbox_record.live()
-    if record is not None:
-        return record.url
-    return f"http://127.0.0.1:{env_int('PAYROLL_SANDBOX_PORT', DEFAULT_PORT, minimum=1)}"
+    return record.url if record is not None else f"http://127.0.0.1:{settings.sandbox_port()}"
 
 
 @click.group(name="sandbox", invoke_without_command=True)
@@ -70,7 +65,7 @@ def command(
     values = dict(_parse_knob(k) for k in knobs)
     if as_of:
         values["as_of"] = as_of
-    port = env_int("PAYROLL_SANDBOX_PORT", DEFAULT_PORT, minimum=0) if port is None else port
+    port = settings.sandbox_port(minimum=0) if port is None else port
     try:
         server = SandboxServer.start(scenario=scenario, seed=seed, host=host, port=port, **values)
     except ValueError as exc:

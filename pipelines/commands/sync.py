@@ -8,7 +8,8 @@ import sys
 
 import click
 
-from pipelines.lib import demo
+from pipelines.app import demo
+from pipelines.lib import settings
 
 
 def _summary(result) -> list[str]:
@@ -80,10 +81,10 @@ def command(
     """
     if since is not None:
         # Read by the year partitions when the definitions are first imported (below).
-        os.environ["PAYROLL_START_YEAR"] = str(since)
+        settings.set_start_year(since)
     if allow_erp_shrink:
         os.environ["PAYROLL_ERP_ALLOW_SHRINK"] = "true"  # read by the ERP assets (settings.erp_allow_shrink)
-    from pipelines.lib.sync import run_sync
+    from pipelines.app.sync import run_sync
 
     with demo.demo_sandbox_if_needed(echo=click.echo):
         result = run_sync(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from pipelines.lib import dagster_ui, demo, settings
+from pipelines.app import demo
+from pipelines.lib import dagster_ui, settings
 
 
 @click.command(name="ui")
@@ -34,8 +35,8 @@ def _apply_pool_size() -> None:
     """Size the `nmbrs_api` pool from PAYROLL_NMBRS_POOL_SIZE before the UI can launch runs."""
     import dagster as dg
 
-    from pipelines.defs.automation.config import AutomationSettings
     from pipelines.defs.automation.pool import apply_pool_size
+    from pipelines.lib.automation_settings import AutomationSettings
 
     with dg.DagsterInstance.get() as instance:
         apply_pool_size(instance, AutomationSettings.from_env().nmbrs_pool_size)

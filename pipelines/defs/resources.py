@@ -1,4 +1,8 @@
-"""Resources shared by every domain folder: the PostgreSQL warehouse."""
+"""Resources shared by every domain folder: the PostgreSQL warehouse.
+
+Every asset, check and sensor that reads or writes the warehouse takes this resource; none of them
+reads the database URL itself.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
+from psycopg2 import sql
 from pydantic import PrivateAttr
 
 from pipelines.lib import warehouse
@@ -28,6 +33,10 @@ class WarehouseResource(dg.ConfigurableResource):
             yield conn
         finally:
             conn.close()
+
+    def fetch_all(self, statement: str | sql.Composable, params: tuple | dict = ()) -> list[tuple]:
+        """The rows of one read-only statement (on marts or raw tables), on a short-lived connection."""
+        return warehouse.fetch_all(self.database_url, statement, params)
 
 
 warehouse_resource = WarehouseResource(database_url=dg.EnvVar("PAYROLL_DATABASE_URL"))

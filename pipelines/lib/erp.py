@@ -1,6 +1,7 @@
 """The ERP import: read and validate the chart of accounts and GL movements CSV files.
 
-Files (in PAYROLL_ERP_DIR, default the sandbox's demo files), the format in docs/erp-import.md:
+Files (in PAYROLL_ERP_DIR; against the local sandbox the application layer points it at the
+sandbox's demo files), the format in docs/erp-import.md:
 - `chart_of_accounts.csv`: account, name, statement (PL | BS);
 - `gl_movements.csv`: entity, account, year, month, amount (debit positive).
 
@@ -63,42 +64,32 @@ class Movement:
     amount: Decimal
 
 
+ERP_DIR_VARIABLE = "PAYROLL_ERP_DIR"
 NO_ERP_WARNING = (
-    "PAYROLL_ERP_DIR is not set and Nmbrs is not the local sandbox, so no ERP files are loaded: the "
-    "reconciliation shows every payroll account as missing_in_erp. Fix: set PAYROLL_ERP_DIR to the folder "
-    f"holding {CHART_FILE} and {MOVEMENTS_FILE}, or point the dbt vars erp_* at your ERP tables"
+    f"{ERP_DIR_VARIABLE} is not set, so no ERP files are loaded: the reconciliation shows every payroll "
+    f"account as missing_in_erp. Fix: set {ERP_DIR_VARIABLE} to the folder holding {CHART_FILE} and "
+    f"{MOVEMENTS_FILE}, or point the dbt vars erp_* at your ERP tables"
 )
 
 
+def erp_dir_setting() -> str:
+    """PAYROLL_ERP_DIR as set ('' when unset)."""
+    return os.environ.get(ERP_DIR_VARIABLE, "").strip()
+
+
 def erp_dir() -> Path | None:
-    """PAYROLL_ERP_DIR; when unset, the sandbox's demo files if Nmbrs is the sandbox, else None.
-
-    A real Nmbrs connection never falls back to the demo ERP: fake GL movements would reconcile
-    against real payroll. None means "no ERP files": the import loads empty tables and warns.
-    """
-    configured = os.environ.get("PAYROLL_ERP_DIR", "").strip()
-    if configured:
-        path = Path(configured).expanduser()
-        if not path.is_dir():
-            raise ErpFileError(
-                f"PAYROLL_ERP_DIR={configured!r} is not a folder. Fix: point it at the folder holding "
-                f"{CHART_FILE} and {MOVEMENTS_FILE}, or unset it to use the sandbox's demo files"
-            )
-        return path
-    if not _nmbrs_is_sandbox():
+    """The folder PAYROLL_ERP_DIR names, or None when it is unset: no ERP files, the import loads
+    empty tables and warns (NO_ERP_WARNING)."""
+    configured = erp_dir_setting()
+    if not configured:
         return None
-    from pipelines.sandbox.erp import ensure_demo_erp_files
-
-    return ensure_demo_erp_files()
-
-
-def _nmbrs_is_sandbox() -> bool:
-    from pipelines.lib.nmbrs.config import NmbrsSettings, is_local_url
-
-    nmbrs = NmbrsSettings.from_env()
-    urls = [nmbrs.soap_url] if nmbrs.soap_configured else []
-    urls += [nmbrs.rest_url, nmbrs.identity_url] if nmbrs.rest_configured else []
-    return nmbrs.demo or all(is_local_url(url) for url in urls)
+    path = Path(configured).expanduser()
+    if not path.is_dir():
+        raise ErpFileError(
+            f"{ERP_DIR_VARIABLE}={configured!r} is not a folder. Fix: point it at the folder holding "
+            f"{CHART_FILE} and {MOVEMENTS_FILE}, or unset it"
+        )
+    return path
 
 
 def read_chart_of_accounts(path: Path) -> list[Account]:

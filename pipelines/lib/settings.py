@@ -7,8 +7,8 @@ dbt and the tests all see the same instance and the same warehouse.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
-import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,21 +99,21 @@ def logs_dir() -> Path:
 
 
 def dagster_home() -> Path:
-    """DAGSTER_HOME for this project: the state folder's dagster/, holding a copy of dagster.yaml."""
-    if os.environ.get("DAGSTER_HOME") and os.environ.get("PAYROLL_KEEP_DAGSTER_HOME"):
-        return Path(os.environ["DAGSTER_HOME"])
-    home = owner_only_dir(state_dir() / "dagster")
-    target = home / "dagster.yaml"
-    if not target.exists() or target.read_bytes() != DAGSTER_YAML.read_bytes():
-        shutil.copyfile(DAGSTER_YAML, target)
-    return home
+    """DAGSTER_HOME: as set, else the repository root, whose dagster.yaml is the instance's configuration.
+
+    The CLI, `payroll ui`, a `dagster dev` started in the repository and the tests therefore read the
+    same dagster.yaml; its classes (pipelines/app/instance.py) put the storage in the warehouse and
+    Dagster's local files in the state folder, so PAYROLL_HOME alone keeps two instances apart.
+    """
+    configured = os.environ.get("DAGSTER_HOME", "").strip()
+    return Path(configured) if configured else PROJECT_ROOT
 
 
 @contextlib.contextmanager
 def temporary_env(values: Mapping[str, str | None]) -> Iterator[None]:
     """Set (None: unset) environment variables for the block; afterwards the WHOLE environment is as
     before, including what code inside the block exported (prepare_environment's DAGSTER_HOME,
-    PAYROLL_DAGSTER_PG_URL, PAYROLL_DB_*, PAYROLL_EMBEDDED …), so nothing leaks out of the block."""
+    PAYROLL_DB_*, PAYROLL_EMBEDDED …), so nothing leaks out of the block."""
     saved = dict(os.environ)
     try:
         for key, value in values.items():
@@ -181,15 +181,6 @@ class DsnParts:
     password: str
     dbname: str
 
-    def psycopg2_kwargs(self) -> dict:
-        return {
-            "host": self.host,
-            "port": self.port,
-            "user": self.user,
-            "password": self.password or None,
-            "dbname": self.dbname,
-        }
-
 
 def dsn_parts(url: str) -> DsnParts:
     """Split a URL into the parts dbt's profile takes. A Unix socket is `?host=/dir`."""
@@ -206,28 +197,95 @@ def dsn_parts(url: str) -> DsnParts:
     )
 
 
-def prepare_environment(start_embedded: bool = True) -> dict[str, str]:
-    """Resolve the database and export what Dagster (dagster.yaml) and dbt (profiles.yml) read.
+def redacted_url(url: str) -> str:
+    """The database URL with its password shown as ***, for messages and summaries."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return parts._replace(netloc=f"{user}:***@{hostport}").geturl()
 
-    Idempotent; every entry point (CLI, definitions, tests) calls it first.
-    """
-    url = database_url(start_embedded=start_embedded)
+
+TELEMETRY_OFF = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DAGSTER_DISABLE_TELEMETRY": "1"}
+
+
+def dbt_profile_env(url: str) -> dict[str, str]:
+    """The PAYROLL_DB_* variables dbt_project/profiles.yml reads, for the database at `url`."""
     dsn = dsn_parts(url)
-    values = {
-        "PAYROLL_DATABASE_URL": url,
-        "PAYROLL_DAGSTER_PG_URL": sqlalchemy_url(url),
-        "DAGSTER_HOME": str(dagster_home()),
+    return {
         "PAYROLL_DB_HOST": dsn.host,
         "PAYROLL_DB_PORT": str(dsn.port),
         "PAYROLL_DB_USER": dsn.user,
         "PAYROLL_DB_PASSWORD": dsn.password,
         "PAYROLL_DB_NAME": dsn.dbname,
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+
+
+def export_dbt_profile(url: str) -> None:
+    """Point dbt (profiles.yml) at the database at `url`, for the dbt commands this process starts."""
+    os.environ.update({**dbt_profile_env(url), **TELEMETRY_OFF})
+
+
+def prepare_environment(start_embedded: bool = True) -> dict[str, str]:
+    """Resolve the database and export what Dagster (dagster.yaml) and dbt (profiles.yml) read.
+
+    Idempotent; every entry point (CLI, the Dagster instance, tests) calls it first.
+    """
+    url = database_url(start_embedded=start_embedded)
+    values = {
+        "PAYROLL_DATABASE_URL": url,
+        "DAGSTER_HOME": str(dagster_home()),
+        **dbt_profile_env(url),
+        **TELEMETRY_OFF,
     }
     if uses_embedded_database():
         # Subprocesses (dagster dev, dbt, the daemon) then reuse the same embedded server.
         values["PAYROLL_EMBEDDED"] = "1"
-    for key, value in values.items():
-        os.environ[key] = value
+    os.environ.update(values)
     return values
+
+
+START_YEAR_VARIABLE = "PAYROLL_START_YEAR"
+EARLIEST_YEAR = 1990
+
+
+def start_year(today: dt.date | None = None) -> int:
+    """PAYROLL_START_YEAR, the first payroll year to load; default last year."""
+    current = (today or dt.date.today()).year
+    raw = os.environ.get(START_YEAR_VARIABLE, "").strip()
+    if not raw:
+        return current - 1
+    if raw.isdigit() and EARLIEST_YEAR <= int(raw) <= current:
+        return int(raw)
+    raise ConfigurationError(
+        f"{START_YEAR_VARIABLE}={raw!r} is not a year between {EARLIEST_YEAR} and {current}; "
+        f"set it to the first payroll year to load, for example {current - 1}"
+    )
+
+
+def payroll_years(today: dt.date | None = None) -> list[int]:
+    """The payroll years to load: PAYROLL_START_YEAR up to and including the current year."""
+    current = (today or dt.date.today()).year
+    return list(range(start_year(today), current + 1))
+
+
+def set_start_year(year: int) -> None:
+    """Export PAYROLL_START_YEAR for a `--since` option, checked as the variable is."""
+    current = dt.date.today().year
+    if not EARLIEST_YEAR <= year <= current:
+        raise ConfigurationError(f"--since {year} is not a year between {EARLIEST_YEAR} and {current}")
+    os.environ[START_YEAR_VARIABLE] = str(year)
+
+
+DEFAULT_SANDBOX_PORT = 8765
+
+
+def sandbox_port(minimum: int = 1) -> int:
+    """PAYROLL_SANDBOX_PORT: where the demo sandbox serves (default 8765; `payroll sandbox` allows 0)."""
+    return env_int("PAYROLL_SANDBOX_PORT", DEFAULT_SANDBOX_PORT, minimum=minimum)
+
+
+def store_personal_data() -> bool:
+    """PAYROLL_STORE_PERSONAL_DATA: load BSN, birth date and work e-mail into the restricted schema."""
+    return env_flag("PAYROLL_STORE_PERSONAL_DATA")

@@ -84,11 +84,3 @@ class EmployeePeriod:
     period: int
     employee_id: int
     lines: tuple[Line, ...]
-
-
-@dataclass(frozen=True)
-class PayslipLine:
-    run: RunInfo
-    period: int
-    employee_id: int
-    line: Line

@@ -122,10 +122,6 @@ class Truth:
     def _payroll_gl(self) -> dict[tuple[int, str, int, int, str], Decimal]:
         return erp.payroll_gl(self._world)
 
-    def erp_gl(self) -> dict[erp.GlKey, Decimal]:
-        """The ERP file's movements: (entity, account, year, month) -> amount."""
-        return dict(self._erp_movements)
-
     @property
     def erp_differences(self) -> list[ErpDifference]:
         """Every (entity, account, month) where payroll and ERP disagree, incl. the three deliberate ones."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.lib.alerts import AlertDeliveryError, RunFailureAlert, post_alert
-from tests.automation.webhook import WebhookReceiver
+from tests.support.webhook import WebhookReceiver
 
 
 def test_alert_is_posted_as_json_with_job_partition_assets_and_error():

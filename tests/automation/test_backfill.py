@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from dagster._core.execution.backfill import BulkActionStatus
 
 from pipelines.cli import main
-from tests.automation.conftest import start_pipeline
+from tests.support.automation import start_pipeline
 
 YEAR = dt.date.today().year
 pytestmark = pytest.mark.daemon

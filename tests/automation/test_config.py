@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.defs.automation.config import AutomationSettings
-from pipelines.lib.settings import ConfigurationError
-from tests.conftest import temporary_env
+from pipelines.lib.automation_settings import AutomationSettings
+from pipelines.lib.settings import ConfigurationError, temporary_env
 
 VARIABLES = (
     "PAYROLL_SENSOR_INTERVAL_SECONDS",

@@ -14,7 +14,7 @@ import psycopg2
 import pytest
 
 from pipelines.lib import dagster_ui, settings
-from tests.automation.conftest import start_pipeline
+from tests.support.automation import start_pipeline
 
 YEAR = dt.date.today().year
 BOUND_SECONDS = 600
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.daemon
 @pytest.fixture(scope="module")
 def synced_for_daemon(make_database, tmp_path_factory):
     for pipeline in start_pipeline(make_database, tmp_path_factory, "daemon"):
-        from pipelines.lib.sync import run_sync
+        from pipelines.app.sync import run_sync
 
         result = run_sync()
         assert result.success, [(step.name, step.error) for step in result.failures]

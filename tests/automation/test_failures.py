@@ -9,9 +9,9 @@ import time
 import dagster as dg
 
 from pipelines.defs.automation.failure_sensor import failure_alert
+from pipelines.lib.settings import temporary_env
 from pipelines.sandbox.contract import ALL_OPERATIONS
-from tests.automation.webhook import WebhookReceiver
-from tests.conftest import temporary_env
+from tests.support.webhook import WebhookReceiver
 
 YEAR = dt.date.today().year
 PARTITION = f"102|{YEAR}"
@@ -65,7 +65,7 @@ def test_a_token_without_report_permission_fails_fast_without_retries_and_alerts
         assert "nmbrs/payslips" in alert.assets and "nmbrs/wage_components" in alert.assets
         assert "1002" in alert.error
 
-        sensor = defs.get_sensor_def("payroll_run_failure_alert")
+        sensor = defs.resolve_sensor_def("payroll_run_failure_alert")
         with WebhookReceiver() as hook, temporary_env({"PAYROLL_ALERT_WEBHOOK": hook.url}):
             sensor(context)
     assert len(hook.received) == 1

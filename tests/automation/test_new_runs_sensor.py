@@ -11,17 +11,24 @@ import dagster as dg
 import psycopg2
 
 from pipelines.defs.automation.new_runs_sensor import SENSOR_NAME, evaluate, partition_years
-from pipelines.defs.automation.nmbrs_runs import nmbrs_session, run_lister
+from pipelines.defs.automation.nmbrs_runs import run_lister
 from pipelines.defs.automation.run_watch import RunCursor
+from pipelines.defs.nmbrs.resources import NmbrsResource
+from pipelines.defs.resources import WarehouseResource
+from pipelines.lib.settings import temporary_env
 
 YEAR = dt.date.today().year
 
 
 def tick(pipeline, cursor: str | None) -> dg.SensorResult:
     defs = pipeline.definitions()
-    sensor = defs.get_sensor_def(SENSOR_NAME)
-    with pipeline.instance() as instance:
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    sensor = defs.resolve_sensor_def(SENSOR_NAME)
+    with (
+        pipeline.instance() as instance,
+        dg.build_sensor_context(
+            instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
+        ) as context,
+    ):
         result = sensor(context)
     assert isinstance(result, dg.SensorResult)
     return result
@@ -108,9 +115,8 @@ def test_one_company_failing_is_reported_and_the_others_are_still_checked(synced
     soap_only = synced.sandbox.state.add_token(
         ["CompanyService.List_GetAll", "CompanyService.Run_GetList"], companies=[101, 103]
     )
-    from tests.conftest import temporary_env
-
-    with temporary_env({"NMBRS_SOURCE_MODE": "soap", "NMBRS_TOKEN": soap_only}), nmbrs_session() as session:
+    nmbrs = NmbrsResource(warehouse=WarehouseResource(database_url=synced.env["PAYROLL_DATABASE_URL"]))
+    with temporary_env({"NMBRS_SOURCE_MODE": "soap", "NMBRS_TOKEN": soap_only}), nmbrs.session() as session:
         list_runs = run_lister(session)
         cursor = RunCursor(seen={})
         result = evaluate(

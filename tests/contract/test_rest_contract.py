@@ -20,9 +20,9 @@ from pipelines.lib.nmbrs import rest_records as records
 from pipelines.lib.nmbrs.errors import RestError
 from pipelines.lib.nmbrs.rest import NmbrsRestClient
 from pipelines.lib.nmbrs.tokens import TokenStore
-from pipelines.sandbox.server import SandboxServer
 from tests.contract import openapi
-from tests.lib.conftest import settings_for
+from tests.support.nmbrs import settings_for
+from tests.support.sandboxes import sandboxes
 
 
 class Recorder:
@@ -41,9 +41,8 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def sandbox_for_contract():
-    server = SandboxServer.start(scenario="demo", seed=42, host="127.0.0.1", port=0)
-    yield server
-    server.stop()
+    with sandboxes() as start:
+        yield start()
 
 
 @pytest.fixture
@@ -54,9 +53,8 @@ def warehouse_url(make_database) -> str:
 
 @pytest.fixture(scope="module")
 def multi_debtor_sandbox():
-    server = SandboxServer.start(scenario="demo", seed=42, host="127.0.0.1", port=0, debtors=2)
-    yield server
-    server.stop()
+    with sandboxes() as start:
+        yield start(debtors=2)
 
 
 def _client(sandbox, url) -> tuple[NmbrsRestClient, Recorder]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
+from pipelines.defs import keys
 from pipelines.defs.dbt import assets
 from pipelines.defs.dbt.project import manifest_is_current, prepare_manifest
 from pipelines.lib import settings
+from tests.support.definitions import resources
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +70,10 @@ def test_every_asset_check_has_a_description(asset_graph):
 
 def test_slice_vars_come_from_partition_tags():
     assert assets.slice_vars({}) is None
-    tags = {assets.COMPANY_TAG: "101", assets.YEAR_TAG: "2025", "dagster/partition": "101|2025"}
+    tags = {keys.COMPANY_TAG: "101", keys.YEAR_TAG: "2025", "dagster/partition": "101|2025"}
     assert assets.slice_vars(tags) == {"company_id": 101, "year": 2025}
     with pytest.raises(dg.Failure, match="must both be whole numbers"):
-        assets.slice_vars({assets.COMPANY_TAG: "101"})
+        assets.slice_vars({keys.COMPANY_TAG: "101"})
 
 
 def test_manifest_is_prepared_without_dagster_dev():
@@ -84,8 +86,8 @@ def test_a_partitioned_run_builds_only_its_company_year(dbt_demo, capfd):
     year = min(d.year for d in dbt_demo.truth.erp_differences)
     result = dg.materialize(
         [assets.payroll_dbt],
-        resources=assets.defs.resources,
-        tags={assets.COMPANY_TAG: "101", assets.YEAR_TAG: str(year)},
+        resources=resources(),
+        tags={keys.COMPANY_TAG: "101", keys.YEAR_TAG: str(year)},
     )
     assert result.success
     dbt_output = capfd.readouterr().out

@@ -9,10 +9,14 @@ import dagster as dg
 import psycopg2
 import pytest
 
+from pipelines.app.demo import use_sandbox_erp_files
 from pipelines.defs.erp.assets import chart_of_accounts, gl_movements
 from pipelines.lib import erp, settings
+from pipelines.lib.nmbrs.config import NmbrsSettings
+from pipelines.lib.settings import temporary_env
 from pipelines.sandbox.erp import ensure_demo_erp_files
-from tests.conftest import make_env, temporary_env
+from tests.support.definitions import resources
+from tests.support.env import make_env
 
 CHART = "account,name,statement\n4000,Salarissen,PL\n1500,Af te dragen loonheffing,BS\n"
 MOVEMENTS = "entity,account,year,month,amount\nNL01,4000,2025,1,1234.56\nNL01,1500,2025,1,-1234.56\n"
@@ -93,20 +97,20 @@ def test_missing_folder_names_the_variable(tmp_path):
             erp.erp_dir()
 
 
-def test_demo_files_are_the_default_and_a_bad_file_keeps_the_loaded_rows(make_database, tmp_path):
+def test_the_sandbox_gets_its_demo_files_and_a_bad_file_keeps_the_loaded_rows(make_database, tmp_path):
     url = make_database("payroll_erp")
     env = make_env(url, tmp_path / "home", {})
-    env["PAYROLL_ERP_DIR"] = None
     with temporary_env(env):
         settings.prepare_environment(start_embedded=False)
-        assert dg.materialize([chart_of_accounts, gl_movements]).success
-        demo = ensure_demo_erp_files()
+        demo = use_sandbox_erp_files(NmbrsSettings.from_env())  # demo mode: Nmbrs is the sandbox
+        assert demo == ensure_demo_erp_files()
         assert erp.erp_dir() == demo
+        assert dg.materialize([chart_of_accounts, gl_movements], resources=resources()).success
         expected = len(erp.read_gl_movements(demo / erp.MOVEMENTS_FILE))
 
         bad = _write(tmp_path / "bad", movements=MOVEMENTS + "NL01,4000,2025,1,abc\n")
         with temporary_env({"PAYROLL_ERP_DIR": str(bad)}):
-            result = dg.materialize([gl_movements], raise_on_error=False)
+            result = dg.materialize([gl_movements], resources=resources(), raise_on_error=False)
         assert not result.success
         failure = result.failure_data_for_node("erp__gl_movements")
         assert "gl_movements.csv, line 4, column 'amount'" in failure.error.cause.message
@@ -130,11 +134,11 @@ def test_a_real_nmbrs_connection_never_reconciles_against_the_demo_erp(make_data
         tmp_path / "home",
         {"NMBRS_USERNAME": "finance@example.nl", "NMBRS_TOKEN": "t", "NMBRS_DOMAIN": "example"},
     )
-    env["PAYROLL_ERP_DIR"] = None
     with temporary_env(env):
         settings.prepare_environment(start_embedded=False)
+        assert use_sandbox_erp_files(NmbrsSettings.from_env()) is None
         assert erp.erp_dir() is None
-        result = dg.materialize([chart_of_accounts, gl_movements])
+        result = dg.materialize([chart_of_accounts, gl_movements], resources=resources())
         assert result.success
         for materialization in result.asset_materializations_for_node("gl_movements") + (
             result.asset_materializations_for_node("chart_of_accounts")

@@ -9,7 +9,7 @@ import psycopg2
 import pytest
 
 from pipelines.sandbox.calendars import period_month
-from tests.dbt.conftest import materialize_erp_and_dbt
+from tests.support.dbt import materialize_erp_and_dbt
 
 HIDDEN_CODES = {"9900", "9910"}
 

@@ -10,9 +10,9 @@ import dagster as dg
 import pytest
 
 from pipelines.defs.dbt import assets
-from tests.conftest import temporary_env
-from tests.dbt import demo_raw
-from tests.dbt.conftest import Warehouse, copy_project, run_dbt
+from pipelines.defs.resources import WarehouseResource
+from tests.support import demo_raw
+from tests.support.dbt import Warehouse, copy_project, run_dbt
 
 
 @pytest.fixture(scope="module")
@@ -87,16 +87,17 @@ def test_removing_a_mapping_row_fails_completeness_and_stops_the_marts(clone, tm
         assert f"SKIP relation marts.{skipped}" in result.stdout
     assert clone.query("select to_regclass('marts.fct_payroll_lines')") == [(None,)]
 
-    with temporary_env({"PAYROLL_DATABASE_URL": clone.url}):
-        message = assets.describe_unmapped(assets.unmapped_components())
-        check = assets._with_unmapped_listed(
-            dg.AssetCheckResult(
-                passed=False,
-                asset_key=dg.AssetKey("unmapped_wage_components"),
-                check_name="wage_components_are_all_mapped_unmapped_wage_components_",
-                metadata={"rows": 3},
-            )
-        )
+    warehouse = WarehouseResource(database_url=clone.url)
+    message = assets.describe_unmapped(assets.unmapped_components(warehouse))
+    check = assets._with_unmapped_listed(
+        dg.AssetCheckResult(
+            passed=False,
+            asset_key=dg.AssetKey("unmapped_wage_components"),
+            check_name="wage_components_are_all_mapped_unmapped_wage_components_",
+            metadata={"rows": 3},
+        ),
+        warehouse,
+    )
     assert message.startswith("3 wage component(s) have no GL mapping: company 101 code 4200")
     assert "mappings/wage_component_gl_mapping.csv" in message
     assert check.description == message and not check.passed

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,14 +21,9 @@ import psutil
 import pytest
 
 from pipelines.lib.settings import PROJECT_ROOT
+from tests.support.ports import free_port, port_is_open
 
 DEMO_SECONDS = 900
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_demo(env: dict[str, str]) -> tuple[subprocess.CompletedProcess, float]:
@@ -92,12 +86,6 @@ def processes_in(checkout: Path) -> list[psutil.Process]:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
     return found
-
-
-def port_is_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def company_year_calls(stdout: str) -> list[int]:

@@ -12,22 +12,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipelines.lib import demo, sandbox_record
+from pipelines.app import demo
+from pipelines.lib import sandbox_record
 from pipelines.lib.nmbrs.config import NmbrsSettings
 from pipelines.lib.sandbox_record import SandboxRecord
 from pipelines.lib.settings import temporary_env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_is_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+from tests.support.ports import free_port, port_is_open
 
 
 @pytest.fixture

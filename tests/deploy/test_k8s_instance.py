@@ -21,9 +21,10 @@ from dagster_k8s import K8sRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 from kubernetes.config import incluster_config
 
-from pipelines.defs.automation.config import AutomationSettings
-from pipelines.defs.automation.new_runs_sensor import JOB_NAME
-from pipelines.defs.automation.pool import DBT_POOL, NMBRS_POOL, apply_pool_size, pool_limit
+from pipelines.defs.automation.pool import apply_pool_size, pool_limit
+from pipelines.defs.keys import COMPANY_YEAR_JOB as JOB_NAME
+from pipelines.defs.keys import DBT_POOL, NMBRS_POOL
+from pipelines.lib.automation_settings import AutomationSettings
 from pipelines.lib.settings import sqlalchemy_url, temporary_env
 from tests.deploy.manifests import K8S_INSTANCE, settings
 

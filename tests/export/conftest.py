@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import pytest
 
 from pipelines.lib import warehouse
-
-
-@pytest.fixture(scope="session")
-def demo_warehouse_url(synced_demo) -> str:
-    """URL of the synced demo warehouse (the session's PAYROLL_DATABASE_URL)."""
-    return os.environ["PAYROLL_DATABASE_URL"]
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 from dagster._serdes import serialize_value
 
 from pipelines.lib.encryption import key_ring
-from tests.extract.conftest import TABLE_KEYS, expected_partitions
+from tests.support.extract import TABLE_KEYS, ExtractPipeline, expected_partitions
 
 PARTITIONED = ("nmbrs.payroll_runs", "nmbrs.wage_components", "nmbrs.payslips", "nmbrs.source_coverage")
 PAYSLIP_REPORT = "soap:ReportService.Reports_GetPayslipByRunCompany_v2_Background"
@@ -161,9 +161,7 @@ def test_transient_faults_retry_to_success(pipeline):
 
 
 def _with_env(pipeline, **overrides):
-    from tests.extract.conftest import Pipeline
-
-    return Pipeline(pipeline.sandbox, {**pipeline.env, **overrides}, pipeline.database_url)
+    return ExtractPipeline(pipeline.sandbox, {**pipeline.env, **overrides}, pipeline.database_url)
 
 
 def test_missing_permission_fails_fast_and_keeps_the_partition(pipeline):

@@ -13,12 +13,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.extract.conftest import TABLE_KEYS, Pipeline, expected_partitions
+from tests.support.extract import TABLE_KEYS, ExtractPipeline, expected_partitions
 
 PAYROLL = str(Path(sys.executable).with_name("payroll"))
 
 
-def _spawn(pipeline: Pipeline, *args: str) -> subprocess.Popen:
+def _spawn(pipeline: ExtractPipeline, *args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NMBRS_")}
     for key, value in pipeline.env.items():
         if value is None:
@@ -34,7 +34,7 @@ def _spawn(pipeline: Pipeline, *args: str) -> subprocess.Popen:
     )
 
 
-def _payslip_rows(pipeline: Pipeline) -> int:
+def _payslip_rows(pipeline: ExtractPipeline) -> int:
     try:
         return pipeline.query("select count(*) from nmbrs.payslips")[0][0]
     except Exception:  # the table does not exist yet

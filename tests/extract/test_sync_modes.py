@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from psycopg2 import sql
 
-from tests.extract.conftest import TABLE_KEYS, expected_partitions
+from tests.support.extract import TABLE_KEYS, expected_partitions
 
 MODES = ("rest+soap", "soap")  # `rest` alone refuses until the raw tables hold REST's UUIDs (below)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.lib import settings
-from tests.conftest import temporary_env
+from pipelines.lib.settings import temporary_env
 
 
 def test_plain_postgresql_urls_get_the_psycopg2_driver_for_dagster():
@@ -14,9 +14,9 @@ def test_plain_postgresql_urls_get_the_psycopg2_driver_for_dagster():
 
 
 def test_unix_socket_urls_split_into_dbt_profile_parts():
-    parts = settings.dsn_parts("postgresql://postgres:@/payroll?host=/work/.payroll/pgdata")
+    parts = settings.dsn_parts("postgresql://postgres:@/payroll?host=/srv/payroll/.payroll/pgdata")
     assert (parts.host, parts.port, parts.user, parts.dbname) == (
-        "/work/.payroll/pgdata",
+        "/srv/payroll/.payroll/pgdata",
         5432,
         "postgres",
         "payroll",

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from pipelines.lib import warehouse
-from pipelines.lib.nmbrs.config import NmbrsSettings
-from pipelines.lib.nmbrs.soap import NmbrsSoapClient
-from tests.conftest import temporary_env
+from tests.support.sandboxes import sandboxes
 
 
 @pytest.fixture
@@ -33,13 +29,8 @@ def wh(warehouse_url):
 @pytest.fixture(scope="module")
 def lib_sandbox():
     """A sandbox of our own (faults are injected into it), demo scenario, seed 42."""
-    from pipelines.sandbox.server import SandboxServer
-
-    server = SandboxServer.start(scenario="demo", seed=42, host="127.0.0.1", port=0)
-    try:
-        yield server
-    finally:
-        server.stop()
+    with sandboxes() as start:
+        yield start()
 
 
 @pytest.fixture
@@ -47,16 +38,3 @@ def sb(lib_sandbox):
     lib_sandbox.state.faults.clear()
     yield lib_sandbox
     lib_sandbox.state.faults.clear()
-
-
-def settings_for(sandbox, **overrides: str | None) -> NmbrsSettings:
-    """NmbrsSettings.from_env() with the sandbox's NMBRS_* (plus overrides; None unsets)."""
-    env = {key: None for key in os.environ if key.startswith("NMBRS_")}
-    env.update(sandbox.env_vars())
-    env.update(overrides)
-    with temporary_env(env):
-        return NmbrsSettings.from_env()
-
-
-def fast_soap(settings: NmbrsSettings) -> NmbrsSoapClient:
-    return NmbrsSoapClient(settings, poll_interval=(0.05, 0.4), retry_wait=(0.01, 0.05))

@@ -7,8 +7,7 @@ import os
 import pytest
 
 from pipelines.lib.nmbrs.config import NmbrsSettings
-from pipelines.lib.settings import ConfigurationError
-from tests.conftest import temporary_env
+from pipelines.lib.settings import ConfigurationError, temporary_env
 
 SOAP = {"NMBRS_USERNAME": "payroll@example.nl", "NMBRS_TOKEN": "tok-4f9a0c2e9d"}
 REST = {

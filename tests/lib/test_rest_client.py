@@ -18,7 +18,8 @@ from pipelines.lib.nmbrs.rest import NmbrsRestClient
 from pipelines.lib.nmbrs.tokens import TokenStore
 from pipelines.sandbox import contract
 from pipelines.sandbox.documents import journal_xml
-from tests.lib.conftest import settings_for
+from tests.support.nmbrs import settings_for
+from tests.support.sandboxes import sandboxes
 
 
 @pytest.fixture
@@ -65,11 +66,8 @@ def test_the_client_never_asks_for_more_than_100_items_a_page(sb, connected):
 @pytest.fixture
 def multi_debtor():
     """A sandbox whose REST consent spans two debtors."""
-    from pipelines.sandbox.server import SandboxServer
-
-    server = SandboxServer.start(scenario="demo", seed=42, host="127.0.0.1", port=0, debtors=2)
-    yield server
-    server.stop()
+    with sandboxes() as start:
+        yield start(debtors=2)
 
 
 def test_a_consent_over_several_debtors_lists_companies_per_debtor(multi_debtor, warehouse_url):

@@ -15,7 +15,7 @@ from pipelines.lib.nmbrs import oauth
 from pipelines.lib.nmbrs.errors import OAuthError, ReconnectRequired, RestError
 from pipelines.lib.nmbrs.rest import NmbrsRestClient
 from pipelines.lib.nmbrs.tokens import TokenStore
-from tests.lib.conftest import settings_for
+from tests.support.nmbrs import settings_for
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.lib.nmbrs.errors import FAULTS, NmbrsFault, NmbrsTransportError, ReportTaskError, ReportTimeout
 from pipelines.lib.nmbrs.soap import REQUIRED_OPERATIONS, RESULT_OPERATION
-from tests.lib.conftest import fast_soap, settings_for
+from tests.support.nmbrs import fast_soap, settings_for
 
 
 def previous_year(sb) -> int:

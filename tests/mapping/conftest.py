@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from pipelines.cli import main
 from pipelines.lib.settings import MAPPINGS_DIR
 from pipelines.sandbox.erp import write_erp_files
 
@@ -28,13 +25,3 @@ def mappings_copy(tmp_path: Path) -> Path:
 def erp_chart(tmp_path_factory) -> Path:
     """The demo ERP's chart_of_accounts.csv, as the sandbox writes it."""
     return write_erp_files(tmp_path_factory.mktemp("erp")) / "chart_of_accounts.csv"
-
-
-def run_payroll(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-@pytest.fixture(scope="session")
-def demo_warehouse_url(synced_demo) -> str:
-    """URL of the synced demo warehouse (the session's PAYROLL_DATABASE_URL)."""
-    return os.environ["PAYROLL_DATABASE_URL"]

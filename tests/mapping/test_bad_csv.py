@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.lib.mapping.files import MAPPING_FILE
-
-from .conftest import run_payroll
+from tests.support.mapping import run_payroll
 
 
 def _lines(path: Path) -> list[str]:

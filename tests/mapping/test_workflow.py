@@ -9,8 +9,7 @@ import yaml
 
 from pipelines.lib.mapping.files import MAPPING_FILE
 from pipelines.lib.settings import PROJECT_ROOT
-
-from .conftest import run_payroll
+from tests.support.mapping import run_payroll
 
 NETTOLOON = ",9000,Nettoloon,BS,1600,false,-1"
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.reliability.support import Pipeline, new_pipeline, record_figure, step_errors
+from tests.support.pipeline import Pipeline, new_pipeline, record_figure, step_errors
+from tests.support.sandboxes import sandboxes
 
 
 @dataclass
@@ -28,10 +29,8 @@ class Reference:
 
 @pytest.fixture(scope="session")
 def reference(make_database, tmp_path_factory):
-    from pipelines.sandbox.server import SandboxServer
-
-    sandbox = SandboxServer.start(scenario="demo", seed=42, host="127.0.0.1", port=0)
-    try:
+    with sandboxes() as start:
+        sandbox = start()
         pipeline = new_pipeline(make_database, tmp_path_factory.mktemp("reliability-home"), sandbox)
         started = time.monotonic()
         result = pipeline.sync()
@@ -45,5 +44,3 @@ def reference(make_database, tmp_path_factory):
             rows=sum(rows for rows, _ in hashes.values()),
         )
         yield Reference(pipeline, hashes, seconds)
-    finally:
-        sandbox.stop()

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tests.reliability.support import differing, raw_only, record_figure
+from tests.support.pipeline import differing, raw_only, record_figure
 
 pytestmark = pytest.mark.reliability
 

@@ -16,7 +16,7 @@ import psycopg2
 import pytest
 
 from pipelines.lib import warehouse
-from tests.reliability.support import record_figure
+from tests.support.pipeline import record_figure
 
 pytestmark = pytest.mark.reliability
 

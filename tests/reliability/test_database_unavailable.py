@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.reliability.support import PAYROLL, record_figure
+from tests.support.pipeline import PAYROLL, record_figure
 
 pytestmark = pytest.mark.reliability
 

@@ -15,8 +15,9 @@ import time
 
 import pytest
 
-from tests.conftest import temporary_env
-from tests.reliability.support import differing, new_pipeline, record_figure, step_errors
+from pipelines.lib.settings import temporary_env
+from tests.support.pipeline import differing, new_pipeline, record_figure, step_errors
+from tests.support.sandboxes import sandboxes
 
 pytestmark = pytest.mark.reliability
 
@@ -32,10 +33,8 @@ NOT_CALLED_IN_REST_SOAP: set[str] = set()
 def test_a_sync_through_every_transient_fault_recovers_and_equals_the_clean_sync(
     reference, make_database, tmp_path_factory
 ):
-    from pipelines.sandbox.server import SandboxServer
-
-    sandbox = SandboxServer.start(scenario="faults", seed=42, host="127.0.0.1", port=0)
-    try:
+    with sandboxes() as start:
+        sandbox = start("faults")
         faults = sandbox.state.faults
         # rest+soap lists companies, runs and employees over REST: give those calls faults too.
         faults.inject("rest:companies", "503")
@@ -64,8 +63,6 @@ def test_a_sync_through_every_transient_fault_recovers_and_equals_the_clean_sync
         # One authorization-code exchange, then exactly one refresh for the 401 on the employees call.
         assert calls["identity:token"] == 2
         assert differing(pipeline.hashes(RAW_NMBRS), _nmbrs_only(reference.hashes)) == []
-    finally:
-        sandbox.stop()
     record_figure(
         "3_4_faults_scenario_sync",
         faults_fired=sum(fired.values()),

@@ -28,9 +28,10 @@ import dagster as dg
 import pytest
 
 from pipelines.lib import erp, settings
+from pipelines.lib.settings import temporary_env
 from pipelines.sandbox.erp import ensure_demo_erp_files
-from tests.conftest import make_env, temporary_env
-from tests.reliability.support import PAYROLL, content_hashes, differing, query, record_figure
+from tests.support.env import make_env
+from tests.support.pipeline import PAYROLL, content_hashes, differing, query, record_figure
 
 pytestmark = pytest.mark.reliability
 
@@ -151,8 +152,11 @@ def erp_warehouse(make_database, tmp_path):
 
 def _materialize_erp() -> dg.ExecuteInProcessResult:
     from pipelines.defs.erp.assets import chart_of_accounts, gl_movements
+    from pipelines.defs.resources import warehouse_resource
 
-    return dg.materialize([chart_of_accounts, gl_movements], raise_on_error=False)
+    return dg.materialize(
+        [chart_of_accounts, gl_movements], resources={"warehouse": warehouse_resource}, raise_on_error=False
+    )
 
 
 def _failure_lines(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -262,9 +266,10 @@ import dagster as dg
 from benchmarks.harness import peak_rss_bytes
 from pipelines.lib import settings
 from pipelines.defs.erp.assets import gl_movements
+from pipelines.defs.resources import warehouse_resource
 settings.prepare_environment(start_embedded=False)
 started = time.monotonic()
-result = dg.materialize([gl_movements], raise_on_error=False)
+result = dg.materialize([gl_movements], resources={"warehouse": warehouse_resource}, raise_on_error=False)
 print(json.dumps({
     "success": result.success,
     "seconds": round(time.monotonic() - started, 1),

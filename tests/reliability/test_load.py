@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from tests.reliability.support import load_partitions_in_parallel, new_pipeline, record_figure, step_errors
+from tests.support.pipeline import load_partitions_in_parallel, new_pipeline, record_figure, step_errors
+from tests.support.sandboxes import sandboxes
 
 pytestmark = [pytest.mark.reliability, pytest.mark.scale]
 
@@ -25,20 +26,10 @@ WORKERS = 4
 
 def test_scale_scenario_keeps_to_the_pool_and_survives_throttling(make_database, tmp_path_factory):
     from pipelines.defs.nmbrs.partitions import company_year_key
-    from pipelines.sandbox.server import SandboxServer
 
     year = dt.date.today().year
-    sandbox = SandboxServer.start(
-        scenario="scale",
-        seed=7,
-        host="127.0.0.1",
-        port=0,
-        companies=COMPANIES,
-        employees_per_company=20,
-        years=1,
-        throttle=0.1,
-    )
-    try:
+    with sandboxes() as start:
+        sandbox = start("scale", 7, companies=COMPANIES, employees_per_company=20, years=1, throttle=0.1)
         pipeline = new_pipeline(
             make_database,
             tmp_path_factory.mktemp("load-home"),
@@ -70,8 +61,6 @@ def test_scale_scenario_keeps_to_the_pool_and_survives_throttling(make_database,
             assert loaded == truth.rows(table, year=year), table
         rows, total = pipeline.query("select count(*), sum(value) from nmbrs.wage_components")[0]
         assert total == truth.total("wage_components", year=year), "wage components differ from the truth"
-    finally:
-        sandbox.stop()
     record_figure(
         "14_load",
         partitions=len(keys),

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.lib.diskfull import disk_full_message
-from tests.reliability.support import PAYROLL, differing, record_figure
+from tests.support.pipeline import PAYROLL, differing, record_figure
 
 pytestmark = pytest.mark.reliability
 

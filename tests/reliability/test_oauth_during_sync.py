@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability.support import differing, record_figure
+from tests.support.pipeline import differing, record_figure
 
 pytestmark = pytest.mark.reliability
 

@@ -15,7 +15,7 @@ import time
 import dagster as dg
 import pytest
 
-from tests.reliability.support import PAYROLL, differing, raw_only, record_figure, step_errors
+from tests.support.pipeline import PAYROLL, differing, raw_only, record_figure, step_errors
 
 pytestmark = pytest.mark.reliability
 

@@ -18,7 +18,7 @@ import time
 import dagster as dg
 import pytest
 
-from tests.reliability.support import differing, load_partitions_in_parallel, record_figure
+from tests.support.pipeline import differing, load_partitions_in_parallel, record_figure
 
 pytestmark = pytest.mark.reliability
 
@@ -57,10 +57,14 @@ def test_racing_sensor_ticks_request_one_load_and_racing_launches_do_not_double_
 
     with pipeline.active(), dg.DagsterInstance.get() as instance:
         defs = load_definitions()
-        sensor = defs.get_sensor_def(SENSOR_NAME)
+        sensor = defs.resolve_sensor_def(SENSOR_NAME)
 
         def tick(_index: int, cursor: str | None = None) -> dg.SensorResult:
-            return sensor(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
+            # The sensor's resources (nmbrs, warehouse) are built and torn down with its context.
+            with dg.build_sensor_context(
+                instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
+            ) as context:
+                return sensor(context)
 
         ticks = in_threads(2, tick)
         requests = [request for result in ticks for request in result.run_requests]

@@ -17,7 +17,7 @@ import requests
 from lxml import etree
 
 from pipelines.sandbox import contract
-from tests.sandbox.conftest import call, envelope, post_soap, q
+from tests.support.soap import call, envelope, post_soap, q
 
 
 def list_companies(sb, timeout=10):

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from pipelines.sandbox import contract
-from tests.sandbox.conftest import call, envelope, fault_text, post_soap, q
+from tests.support.soap import call, envelope, fault_text, post_soap, q
 
 OPERATION_ARGS = {
     "Environment_Get": {},

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
-from tests.sandbox.conftest import call, q
+from tests.support.soap import call, q
 
 VERSIONS = ["1.1", "1.2"]
 

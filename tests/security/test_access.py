@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 from psycopg2 import errors, sql
 
-from tests.reliability.support import record_figure
+from tests.support.pipeline import record_figure
 
 pytestmark = pytest.mark.security
 

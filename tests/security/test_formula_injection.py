@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from pipelines.cli import main
 from pipelines.lib.spreadsheet import FORMULA_TRIGGERS
-from tests.security.conftest import FORMULA_COMPANY, FORMULA_COMPANY_ID
+from tests.support.security import FORMULA_COMPANY, FORMULA_COMPANY_ID
 
 pytestmark = pytest.mark.security
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.support import record_figure
-from tests.security.conftest import HOSTILE_COMPANY, HOSTILE_LAST_NAME
+from tests.support.pipeline import record_figure
+from tests.support.security import HOSTILE_COMPANY, HOSTILE_LAST_NAME
 
 pytestmark = pytest.mark.security
 

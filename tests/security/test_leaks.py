@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.reliability.support import record_figure
+from tests.support.pipeline import record_figure
 
 pytestmark = pytest.mark.security
 

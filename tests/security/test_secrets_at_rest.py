@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 
 from pipelines.lib import encryption
 from pipelines.lib.encryption import KeyRing, SecretKeyError, key_ring
-from tests.reliability.support import PAYROLL, differing, record_figure
+from tests.support.pipeline import PAYROLL, differing, record_figure
 
 pytestmark = pytest.mark.security
 

@@ -23,7 +23,8 @@ from pipelines.lib import status_report
 from pipelines.lib.settings import PROJECT_ROOT, temporary_env
 from pipelines.lib.status_report import ATTENTION_CHECKS, ATTENTION_RECONCILIATION, ATTENTION_SYNC
 from pipelines.sandbox import erp
-from tests.reliability import support
+from tests.support import pipeline as support
+from tests.support.sandboxes import sandboxes
 
 RECONCILIATION_CHECK = ("payroll_gl_reconciliation", "reconciliation_within_tolerance")
 
@@ -65,18 +66,14 @@ def write_agreeing_erp(folder: Path, world) -> Path:
 @pytest.fixture(scope="module")
 def healthy(make_database, tmp_path_factory):
     """Its own demo sandbox and warehouse, synced with ERP files that agree with the payroll."""
-    from pipelines.sandbox.server import SandboxServer
-
-    server = SandboxServer.start(scenario="demo", seed=42, host="127.0.0.1", port=0)
-    try:
+    with sandboxes() as start:
+        server = start()
         home = tmp_path_factory.mktemp("status-healthy")
         erp_dir = write_agreeing_erp(tmp_path_factory.mktemp("status-erp") / "erp", server.state.world)
         pipeline = support.new_pipeline(make_database, home, server, PAYROLL_ERP_DIR=str(erp_dir))
         result = pipeline.sync()
         assert result.success, support.step_errors(result)
         yield pipeline, result
-    finally:
-        server.stop()
 
 
 def test_a_healthy_pipeline_is_all_well_and_exits_0(healthy):

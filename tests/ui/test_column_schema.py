@@ -11,8 +11,8 @@ import psycopg2
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import ARTIFACTS
-from tests.ui.test_dagster_ui import dismiss_welcome
+from tests.support.env import ARTIFACTS
+from tests.support.ui import dismiss_welcome
 
 pytestmark = pytest.mark.browser
 

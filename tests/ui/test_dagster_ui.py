@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import stop_ui
+from tests.support.ui import dismiss_welcome, stop_ui
 
 pytestmark = pytest.mark.browser
 
@@ -24,16 +24,6 @@ KEY_ASSETS = (
 )
 PIPELINE_GROUPS = ("nmbrs_raw", "erp", "mappings", "staging", "intermediate", "marts")
 RUN_SECONDS = 600
-
-
-def dismiss_welcome(page: Page) -> None:
-    """A fresh instance greets with a newsletter dialog; skip it when it shows."""
-    skip = page.get_by_role("button", name="Skip")
-    try:
-        skip.wait_for(state="visible", timeout=5_000)
-    except Exception:  # noqa: BLE001 - the dialog only shows once per instance
-        return
-    skip.click()
 
 
 def open_lineage(page: Page) -> None:

@@ -18,20 +18,13 @@ from decimal import Decimal
 import dagster as dg
 from psycopg2 import sql
 
-from pipelines.defs.automation.config import AutomationSettings
-from pipelines.defs.automation.jobs import COMPANY_YEAR_ASSETS, REFERENCE_ASSETS
-from pipelines.defs.automation.status import default_sensor_status
+from pipelines.defs import keys
+from pipelines.defs.automation.status import AUTOMATION, default_sensor_status
 from pipelines.defs.nmbrs.partitions import company_year, split_company_year
-from pipelines.lib import settings, warehouse
+from pipelines.defs.resources import WarehouseResource
 
-RECONCILIATION_MART = dg.AssetKey(["payroll_gl_reconciliation"])
-SOURCE_COVERAGE = dg.AssetKey(["nmbrs", "source_coverage"])
 LISTED_DIFFERENCES = 25
 DAILY_GRACE = dt.timedelta(hours=2)
-
-
-def _query(statement: sql.Composable, params: tuple = ()) -> list[tuple]:
-    return warehouse.fetch_all(settings.database_url(start_embedded=False), statement, params)
 
 
 def _money(value: Decimal) -> str:
@@ -39,15 +32,15 @@ def _money(value: Decimal) -> str:
 
 
 @dg.asset_check(
-    asset=RECONCILIATION_MART,
+    asset=keys.RECONCILIATION_MART,
     name="reconciliation_within_tolerance",
     description=(
         "Warns when payroll and the ERP disagree for a company, month and GL account by more than "
         "dbt's reconciliation_tolerance, or when one side has no amount; lists the differences."
     ),
 )
-def reconciliation_within_tolerance() -> dg.AssetCheckResult:
-    rows = _query(
+def reconciliation_within_tolerance(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    rows = warehouse.fetch_all(
         sql.SQL(
             "select company_id, erp_entity, year, month, gl_account, payroll_amount, erp_amount, "
             "difference, status from marts.payroll_gl_reconciliation where status <> 'matched' "
@@ -86,7 +79,7 @@ def reconciliation_within_tolerance() -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset=SOURCE_COVERAGE,
+    asset=keys.SOURCE_COVERAGE,
     name="source_coverage_complete",
     partitions_def=company_year,
     description=(
@@ -94,9 +87,11 @@ def reconciliation_within_tolerance() -> dg.AssetCheckResult:
         "employer charges, taxes or totals, so those marts are incomplete. Configure the SOAP token."
     ),
 )
-def source_coverage_complete(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+def source_coverage_complete(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
     company_id, year = split_company_year(context.partition_key)
-    rows = _query(
+    rows = warehouse.fetch_all(
         sql.SQL(
             "select source_mode, wage_component_source, coverage from nmbrs.source_coverage "
             "where company_id = %s and year = %s"
@@ -124,18 +119,16 @@ def source_coverage_complete(context: dg.AssetCheckExecutionContext) -> dg.Asset
     )
 
 
-_automation = AutomationSettings.from_env()
-
 reference_freshness_checks = dg.build_last_update_freshness_checks(
-    assets=list(REFERENCE_ASSETS),
+    assets=list(keys.REFERENCE_ASSETS),
     lower_bound_delta=dt.timedelta(days=1) + DAILY_GRACE,
-    deadline_cron=_automation.daily_cron,
-    timezone=_automation.timezone,
+    deadline_cron=AUTOMATION.daily_cron,
+    timezone=AUTOMATION.timezone,
 )
 
 payroll_freshness_checks = dg.build_last_update_freshness_checks(
-    assets=list(COMPANY_YEAR_ASSETS),
-    lower_bound_delta=dt.timedelta(days=_automation.stale_after_days),
+    assets=list(keys.COMPANY_YEAR_ASSETS),
+    lower_bound_delta=dt.timedelta(days=AUTOMATION.stale_after_days),
 )
 
 freshness_checks_sensor = dg.build_sensor_for_freshness_checks(

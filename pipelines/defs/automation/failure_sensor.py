@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.defs.automation.config import AutomationSettings
+from pipelines.defs import keys
 from pipelines.defs.automation.status import default_sensor_status
 from pipelines.lib.alerts import AlertDeliveryError, RunFailureAlert, post_alert
+from pipelines.lib.automation_settings import AutomationSettings
 
 
 def _innermost_error(error) -> str:
@@ -46,7 +47,7 @@ def failure_alert(context: dg.RunFailureSensorContext) -> RunFailureAlert:
     return RunFailureAlert.build(
         job=run.job_name,
         run_id=run.run_id,
-        partition=run.tags.get("dagster/partition"),
+        partition=run.tags.get(keys.PARTITION_TAG),
         assets=_failed_assets(context, {event.step_key for event in step_failures if event.step_key}),
         error=error or "the run failed without an error message; open the run in the Dagster UI",
     )

@@ -18,7 +18,8 @@ import dagster as dg
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.utils import make_new_backfill_id
 
-from pipelines.defs.nmbrs.partitions import COMPANIES, company_year_key
+from pipelines.defs import keys
+from pipelines.defs.nmbrs.partitions import company_year_key, registered_companies
 
 BACKFILL_TAG = "payroll/first_import"
 TERMINAL = {
@@ -64,7 +65,7 @@ def submit_first_import(
     instance: dg.DagsterInstance, defs: dg.Definitions, years: Sequence[int], title: str
 ) -> str:
     """Submit the backfill of every registered company × `years`; returns the backfill id."""
-    companies = sorted(instance.get_dynamic_partitions(COMPANIES), key=int)
+    companies = registered_companies(instance)
     if not companies:
         raise RuntimeError(
             "submitting the first import found no Nmbrs companies. Fix: check the Nmbrs connection "
@@ -95,15 +96,7 @@ def progress(instance: dg.DagsterInstance, backfill_id: str) -> BackfillProgress
         raise RuntimeError(f"backfill {backfill_id} does not exist on this Dagster instance")
     data = backfill.asset_backfill_data
     in_progress = instance.get_runs_count(
-        dg.RunsFilter(
-            tags={"dagster/backfill": backfill_id},
-            statuses=[
-                dg.DagsterRunStatus.QUEUED,
-                dg.DagsterRunStatus.NOT_STARTED,
-                dg.DagsterRunStatus.STARTING,
-                dg.DagsterRunStatus.STARTED,
-            ],
-        )
+        dg.RunsFilter(tags={"dagster/backfill": backfill_id}, statuses=list(keys.UNFINISHED))
     )
     return BackfillProgress(
         backfill_id=backfill_id,

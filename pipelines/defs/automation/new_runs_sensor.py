@@ -15,34 +15,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
-from psycopg2 import sql
 
-from pipelines.defs.automation.config import AutomationSettings
-from pipelines.defs.automation.nmbrs_runs import RunLister, nmbrs_session, run_lister
+from pipelines.defs import keys
+from pipelines.defs.automation.nmbrs_runs import RunLister, run_lister, warehouse_runs
 from pipelines.defs.automation.pool import apply_pool_size
 from pipelines.defs.automation.run_watch import (
     RunCursor,
-    RunFingerprint,
     SeenRuns,
     changed_runs,
     fingerprints,
     run_key,
     years_to_poll,
 )
-from pipelines.defs.automation.status import default_sensor_status
-from pipelines.defs.nmbrs.partitions import COMPANIES, company_year, company_year_key
-from pipelines.lib import settings, warehouse
+from pipelines.defs.automation.status import AUTOMATION, default_sensor_status
+from pipelines.defs.nmbrs.partitions import company_year_key, loaded_years, registered_companies
+from pipelines.defs.nmbrs.resources import NmbrsResource
+from pipelines.defs.resources import WarehouseResource
+from pipelines.lib.automation_settings import AutomationSettings
 
-JOB_NAME = "nmbrs_company_year_sync"
 SENSOR_NAME = "nmbrs_new_runs"
-PARTITION_TAG = "dagster/partition"
-UNFINISHED = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
 
 
 @dataclass
@@ -66,28 +57,8 @@ class Evaluation:
 
 def busy_partitions(instance: dg.DagsterInstance) -> set[str]:
     """company_year keys with a queued or running run of any job (sensor, backfill, CLI)."""
-    runs = instance.get_runs(dg.RunsFilter(statuses=UNFINISHED))
-    return {run.tags[PARTITION_TAG] for run in runs if PARTITION_TAG in run.tags}
-
-
-def loaded_runs(company_id: int, year: int) -> SeenRuns:
-    """The runs the warehouse already holds for a company-year (the baseline of an unseen one)."""
-    conn = warehouse.connect(settings.database_url(start_embedded=False))
-    try:
-        with conn.cursor() as cur:
-            cur.execute("select to_regclass('nmbrs.payroll_runs') is not null")
-            if not cur.fetchone()[0]:
-                return {}
-            cur.execute(
-                sql.SQL(
-                    "select run_id, run_at, is_locked, period_start, period_end from nmbrs.payroll_runs "
-                    "where company_id = %s and year = %s"
-                ),
-                (company_id, year),
-            )
-            return fingerprints(RunFingerprint.of(*row) for row in cur.fetchall())
-    finally:
-        conn.close()
+    runs = instance.get_runs(dg.RunsFilter(statuses=list(keys.UNFINISHED)))
+    return {run.tags[keys.PARTITION_TAG] for run in runs if keys.PARTITION_TAG in run.tags}
 
 
 def evaluate(
@@ -96,7 +67,7 @@ def evaluate(
     list_runs: RunLister,
     cursor: RunCursor,
     busy: set[str],
-    baseline: Callable[[int, int], SeenRuns] = loaded_runs,
+    baseline: Callable[[int, int], SeenRuns],
 ) -> Evaluation:
     """Compare Nmbrs's runs with what was seen; pure apart from the calls it is given."""
     result = Evaluation(cursor=RunCursor(seen=dict(cursor.seen)))
@@ -131,39 +102,38 @@ def evaluate(
 
 def partition_years(today: dt.date) -> list[int]:
     """The polled years that are also company_year partitions (PAYROLL_START_YEAR may cut January's)."""
-    known = set(company_year.get_partitions_def_for_dimension("year").get_partition_keys())
-    return [year for year in years_to_poll(today) if str(year) in known]
-
-
-_automation = AutomationSettings.from_env()
+    known = set(loaded_years())
+    return [year for year in years_to_poll(today) if year in known]
 
 
 @dg.sensor(
     name=SENSOR_NAME,
-    job_name=JOB_NAME,
-    minimum_interval_seconds=_automation.sensor_interval_seconds,
+    job_name=keys.COMPANY_YEAR_JOB,
+    minimum_interval_seconds=AUTOMATION.sensor_interval_seconds,
     default_status=default_sensor_status(),
     description=(
         "Loads a company-year (and rebuilds its marts) when Nmbrs has a new or changed payroll run "
         "(RunAt, locked flag or period range). Interval: PAYROLL_SENSOR_INTERVAL_SECONDS."
     ),
 )
-def nmbrs_new_runs(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+def nmbrs_new_runs(
+    context: dg.SensorEvaluationContext, nmbrs: NmbrsResource, warehouse: WarehouseResource
+) -> dg.SensorResult:
     instance = context.instance
     apply_pool_size(instance, AutomationSettings.from_env().nmbrs_pool_size)
-    companies = sorted(instance.get_dynamic_partitions(COMPANIES), key=int)
+    companies = registered_companies(instance)
     if not companies:
         return dg.SensorResult(
             skip_reason="no Nmbrs companies registered yet; the nmbrs_new_companies sensor registers them"
         )
-    with nmbrs_session() as session:
-        result = evaluate(
-            companies=companies,
-            years=partition_years(dt.date.today()),
-            list_runs=run_lister(session),
-            cursor=RunCursor.parse(context.cursor),
-            busy=busy_partitions(instance),
-        )
+    result = evaluate(
+        companies=companies,
+        years=partition_years(dt.date.today()),
+        list_runs=run_lister(nmbrs.session()),
+        cursor=RunCursor.parse(context.cursor),
+        busy=busy_partitions(instance),
+        baseline=warehouse_runs(warehouse),
+    )
     for company, error in result.failures.items():
         context.log.warning(f"checking the runs of Nmbrs company {company} failed: {error}")
     if result.failures and not result.checked and not result.waiting:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-NMBRS_POOL = "nmbrs_api"
-DBT_POOL = "dbt_build"
+from pipelines.defs.keys import DBT_POOL, NMBRS_POOL
+
 DBT_POOL_SIZE = 1
 
 

@@ -8,25 +8,31 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.defs.automation.config import AutomationSettings
-from pipelines.defs.automation.status import default_schedule_status
+from pipelines.defs import keys
+from pipelines.defs.automation.status import AUTOMATION, default_schedule_status
 
-_settings = AutomationSettings.from_env()
 
-daily_reference_refresh = dg.ScheduleDefinition(
-    name="daily_reference_refresh",
-    job_name="nmbrs_reference_refresh",
-    cron_schedule=_settings.daily_cron,
-    execution_timezone=_settings.timezone,
-    default_status=default_schedule_status(),
-    description="Refresh companies and employees from Nmbrs every day (PAYROLL_DAILY_CRON).",
+def _schedule(name: str, job_name: str, cron: str, description: str) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name=name,
+        job_name=job_name,
+        cron_schedule=cron,
+        execution_timezone=AUTOMATION.timezone,
+        default_status=default_schedule_status(),
+        description=description,
+    )
+
+
+daily_reference_refresh = _schedule(
+    "daily_reference_refresh",
+    keys.REFERENCE_JOB,
+    AUTOMATION.daily_cron,
+    "Refresh companies and employees from Nmbrs every day (PAYROLL_DAILY_CRON).",
 )
 
-weekly_reconciliation_rebuild = dg.ScheduleDefinition(
-    name="weekly_reconciliation_rebuild",
-    job_name="payroll_reconciliation_rebuild",
-    cron_schedule=_settings.weekly_cron,
-    execution_timezone=_settings.timezone,
-    default_status=default_schedule_status(),
-    description="Reload the ERP and rebuild every mart and the reconciliation each week (PAYROLL_WEEKLY_CRON).",
+weekly_reconciliation_rebuild = _schedule(
+    "weekly_reconciliation_rebuild",
+    keys.REBUILD_JOB,
+    AUTOMATION.weekly_cron,
+    "Reload the ERP and rebuild every mart and the reconciliation each week (PAYROLL_WEEKLY_CRON).",
 )

@@ -14,25 +14,25 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
+from pipelines.defs import keys
 from pipelines.defs.dbt.project import dbt_project
 from pipelines.defs.dbt.translator import PayrollDbtTranslator
-from pipelines.lib import logs, settings, warehouse
+from pipelines.defs.resources import WarehouseResource
+from pipelines.lib import logs, settings
 
-COMPANY_TAG = "dagster/partition/company"
-YEAR_TAG = "dagster/partition/year"
 COMPLETENESS_CHECK_PREFIX = "wage_components_are_all_mapped"
 _MAX_LISTED = 20
 
 
 def slice_vars(tags: Mapping[str, str]) -> dict[str, int] | None:
     """dbt vars for the run's company-year partition, or None for a full build."""
-    company, year = tags.get(COMPANY_TAG), tags.get(YEAR_TAG)
+    company, year = tags.get(keys.COMPANY_TAG), tags.get(keys.YEAR_TAG)
     if company is None and year is None:
         return None
     if company is None or year is None or not company.isdigit() or not year.isdigit():
         raise dg.Failure(
             description=(
-                f"dbt build: the run's partition tags {COMPANY_TAG}={company!r} and {YEAR_TAG}={year!r} "
+                f"dbt build: the run's partition tags {keys.COMPANY_TAG}={company!r} and {keys.YEAR_TAG}={year!r} "
                 "must both be whole numbers (Nmbrs company id and year). Fix: launch the run for a "
                 "company-year partition, or without partition tags for a full build"
             )
@@ -40,19 +40,22 @@ def slice_vars(tags: Mapping[str, str]) -> dict[str, int] | None:
     return {"company_id": int(company), "year": int(year)}
 
 
-def unmapped_components() -> list[dict[str, Any]]:
+UNMAPPED_COLUMNS = (
+    "company_id",
+    "wage_component_code",
+    "wage_component_description",
+    "first_year",
+    "first_period",
+)
+
+
+def unmapped_components(warehouse: WarehouseResource) -> list[dict[str, Any]]:
     """The rows of marts.unmapped_wage_components (company and code only; no personal data)."""
-    conn = warehouse.connect(settings.database_url())
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "select company_id, wage_component_code, wage_component_description, first_year, first_period "
-                "from marts.unmapped_wage_components order by company_id, wage_component_code"
-            )
-            names = [c.name for c in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    finally:
-        conn.close()
+    rows = warehouse.fetch_all(
+        f"select {', '.join(UNMAPPED_COLUMNS)} from marts.unmapped_wage_components "  # noqa: S608 - fixed names
+        "order by company_id, wage_component_code"
+    )
+    return [dict(zip(UNMAPPED_COLUMNS, row, strict=True)) for row in rows]
 
 
 def describe_unmapped(rows: list[dict[str, Any]]) -> str:
@@ -69,14 +72,14 @@ def describe_unmapped(rows: list[dict[str, Any]]) -> str:
     )
 
 
-def _with_unmapped_listed(event: Any) -> Any:
+def _with_unmapped_listed(event: Any, warehouse: WarehouseResource) -> Any:
     if not (
         isinstance(event, dg.AssetCheckResult)
         and not event.passed
         and event.check_name.startswith(COMPLETENESS_CHECK_PREFIX)
     ):
         return event
-    rows = unmapped_components()
+    rows = unmapped_components(warehouse)
     return dg.AssetCheckResult(
         passed=False,
         asset_key=event.asset_key,
@@ -102,10 +105,12 @@ def _with_unmapped_listed(event: Any) -> Any:
     project=dbt_project(),
     dagster_dbt_translator=PayrollDbtTranslator(),
     name="payroll_dbt",
-    pool="dbt_build",
+    pool=keys.DBT_POOL,
 )
-def payroll_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-    settings.prepare_environment()
+def payroll_dbt(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+) -> Iterator[Any]:
+    settings.export_dbt_profile(warehouse.database_url)
     args = ["build"]
     run_slice = slice_vars(context.run.tags)
     if run_slice is not None:
@@ -116,7 +121,7 @@ def payroll_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Itera
     succeeded = False
     try:
         for event in invocation.stream():
-            event = _with_unmapped_listed(event)
+            event = _with_unmapped_listed(event, warehouse)
             if isinstance(event, dg.AssetCheckResult) and event.description and not event.passed:
                 completeness_failed = completeness_failed or event.check_name.startswith(
                     COMPLETENESS_CHECK_PREFIX
@@ -130,7 +135,7 @@ def payroll_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Itera
         # Each invocation gets its own target folder; its events are streamed, so drop it (no unbounded growth).
         shutil.rmtree(invocation.target_path, ignore_errors=True)
     if error is not None:
-        reason = describe_unmapped(unmapped_components()) if completeness_failed else error
+        reason = describe_unmapped(unmapped_components(warehouse)) if completeness_failed else error
         raise dg.Failure(
             description=f"dbt build failed: {_pointing_at(reason, invocation.target_path, kept_log)}"
         )

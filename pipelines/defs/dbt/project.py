@@ -56,7 +56,6 @@ def prepare_manifest(project_dir: Path = DBT_PROJECT_DIR, mappings_dir: Path = M
 def _parse_into(manifest: Path, project_dir: Path) -> None:
     from dbt.cli.main import dbtRunner
 
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     scratch = Path(tempfile.mkdtemp(prefix="parse-", dir=manifest.parent))
     try:
         result = dbtRunner().invoke(
@@ -69,6 +68,7 @@ def _parse_into(manifest: Path, project_dir: Path) -> None:
                 "--target-path",
                 str(scratch),
                 "--no-partial-parse",
+                "--no-send-anonymous-usage-stats",
                 "--quiet",
             ]
         )

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.lib import erp, settings, warehouse
+from pipelines.defs import keys
+from pipelines.defs.resources import WarehouseResource
+from pipelines.lib import erp, settings
+from pipelines.lib.warehouse import WarehouseLoadError, replace_partition
+
+KINDS = {"csv", "postgres"}
 
 
 def _erp_file(context: dg.AssetExecutionContext, name: str) -> Path | None:
@@ -27,8 +32,8 @@ def _erp_refusals(table: str) -> Iterator[None]:
     """A refused ERP file fails the step with its own message (the traceback stays in the log)."""
     try:
         yield
-    except (erp.ErpFileError, warehouse.WarehouseLoadError) as exc:
-        refusal = exc.__cause__ if isinstance(exc, warehouse.WarehouseLoadError) else exc
+    except (erp.ErpFileError, WarehouseLoadError) as exc:
+        refusal = exc.__cause__ if isinstance(exc, WarehouseLoadError) else exc
         if not isinstance(refusal, erp.ErpFileError):
             raise
         kept = (
@@ -40,50 +45,58 @@ def _erp_refusals(table: str) -> Iterator[None]:
 
 
 def _replace_table(
-    table: str, columns: Sequence[str], rows: Iterable[tuple], source: Path | None, run_id: str
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[tuple],
+    source: Path | None,
 ) -> int:
-    conn = warehouse.connect(settings.database_url())
-    try:
-        warehouse.ensure_raw_schema(conn)
-        conn.commit()
+    """Replace the whole table by the rows of one file, unless the shrink guard refuses it."""
+    guard = erp.ReplacementGuard(table, source, allowed=settings.erp_allow_shrink())
+    with warehouse.connect() as conn:
         label = source.name if source else "none"
-        guard = erp.ReplacementGuard(table, source, allowed=settings.erp_allow_shrink())
-        return warehouse.replace_partition(
-            conn, table, {}, columns, rows, source=label, run_id=run_id, before_commit=guard.check
+        return replace_partition(
+            conn, table, {}, columns, rows, source=label, run_id=context.run_id, before_commit=guard.check
         )
-    finally:
-        conn.close()
+
+
+def _metadata(loaded: int, path: Path | None, **facts: object) -> dict[str, object]:
+    file = dg.MetadataValue.path(str(path)) if path else "none (PAYROLL_ERP_DIR not set)"
+    return {"rows": loaded, "file": file, **facts}
 
 
 @dg.asset(
-    key=["erp", "chart_of_accounts"],
-    group_name="erp",
-    kinds={"csv", "postgres"},
+    key=keys.CHART_OF_ACCOUNTS,
+    group_name=keys.ERP_GROUP,
+    kinds=KINDS,
     description="The ERP chart of accounts (account, name, statement PL/BS) from chart_of_accounts.csv.",
 )
-def chart_of_accounts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def chart_of_accounts(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     with _erp_refusals("erp.chart_of_accounts"):
         path = _erp_file(context, erp.CHART_FILE)
         accounts = erp.read_chart_of_accounts(path) if path else []
         rows = [(a.account, a.name, a.statement) for a in accounts]
-        loaded = _replace_table("erp.chart_of_accounts", erp.CHART_COLUMNS, rows, path, context.run_id)
+        loaded = _replace_table(context, warehouse, "erp.chart_of_accounts", erp.CHART_COLUMNS, rows, path)
     return dg.MaterializeResult(
-        metadata={
-            "rows": loaded,
-            "file": dg.MetadataValue.path(str(path)) if path else "none (PAYROLL_ERP_DIR not set)",
-            "pl_accounts": sum(a.statement == "PL" for a in accounts),
-            "bs_accounts": sum(a.statement == "BS" for a in accounts),
-        }
+        metadata=_metadata(
+            loaded,
+            path,
+            pl_accounts=sum(a.statement == "PL" for a in accounts),
+            bs_accounts=sum(a.statement == "BS" for a in accounts),
+        )
     )
 
 
 @dg.asset(
-    key=["erp", "gl_movements"],
-    group_name="erp",
-    kinds={"csv", "postgres"},
+    key=keys.GL_MOVEMENTS,
+    group_name=keys.ERP_GROUP,
+    kinds=KINDS,
     description="Monthly GL movements per ERP entity and account (debit positive) from gl_movements.csv.",
 )
-def gl_movements(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def gl_movements(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     entities: set[str] = set()
     years: set[int] = set()
 
@@ -96,13 +109,10 @@ def gl_movements(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     with _erp_refusals("erp.gl_movements"):
         path = _erp_file(context, erp.MOVEMENTS_FILE)
         loaded = _replace_table(
-            "erp.gl_movements", erp.MOVEMENT_COLUMNS, rows(path) if path else [], path, context.run_id
+            context, warehouse, "erp.gl_movements", erp.MOVEMENT_COLUMNS, rows(path) if path else [], path
         )
     return dg.MaterializeResult(
-        metadata={
-            "rows": loaded,
-            "file": dg.MetadataValue.path(str(path)) if path else "none (PAYROLL_ERP_DIR not set)",
-            "entities": len(entities),
-            "years": ", ".join(str(y) for y in sorted(years)),
-        }
+        metadata=_metadata(
+            loaded, path, entities=len(entities), years=", ".join(str(y) for y in sorted(years))
+        )
     )

@@ -9,92 +9,77 @@ Every step runs in the `nmbrs_api` concurrency pool.
 
 import dagster as dg
 
-from pipelines.defs.nmbrs import company_year as cy
-from pipelines.defs.nmbrs import tables
-from pipelines.defs.nmbrs.partitions import COMPANIES, company_year, split_company_year
+from pipelines.defs import keys
+from pipelines.defs.nmbrs import state, tables
+from pipelines.defs.nmbrs.company_year import load_company_year
+from pipelines.defs.nmbrs.partitions import company_year, register_companies, split_company_year
 from pipelines.defs.nmbrs.resources import NmbrsResource
-from pipelines.defs.nmbrs.steps import api_step, step_metadata
+from pipelines.defs.nmbrs.steps import Step, api_step, step_metadata
 from pipelines.defs.resources import WarehouseResource
-from pipelines.lib import warehouse
+from pipelines.lib import settings
 from pipelines.lib.nmbrs.records import Company, Employee, PersonalData
-from pipelines.lib.settings import env_flag
-
-GROUP = "nmbrs_raw"
-POOL = "nmbrs_api"
-PERSONAL_DATA_FLAG = "PAYROLL_STORE_PERSONAL_DATA"
 
 # Transient errors (timeouts, 5xx, 429, Nmbrs 1006) are retried with growing, jittered delays;
 # errors a retry cannot fix are raised as Failure(allow_retries=False) by api_step.
 RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+KINDS = {"nmbrs", "postgres"}
 
 
-def _key(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["nmbrs", name])
+def _loader(conn, step: Step, context: dg.AssetExecutionContext) -> tables.Loader:
+    return tables.Loader(conn, step.session.api_source, context.run_id)
 
 
-@dg.asset(
-    key=_key("environment"), group_name=GROUP, pool=POOL, retry_policy=RETRY, kinds={"nmbrs", "postgres"}
-)
+def _reference_asset(key: dg.AssetKey, deps: tuple[dg.AssetKey, ...] = ()):
+    """An unpartitioned Nmbrs asset: group, pool, retries and kinds of every Nmbrs step."""
+    return dg.asset(
+        key=key, group_name=keys.NMBRS_GROUP, pool=keys.NMBRS_POOL, retry_policy=RETRY, kinds=KINDS, deps=deps
+    )
+
+
+@_reference_asset(keys.ENVIRONMENT)
 def environment(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehouse: WarehouseResource):
     """The Nmbrs environment the credentials belong to (domain) and the source mode in use."""
     with api_step(context, "environment", nmbrs) as step, warehouse.connect() as conn:
         row = step.session.environment()
-        loaded = _replace(
-            conn, tables.ENVIRONMENT, {}, tables.EnvironmentRow, [tables.as_tuple(row)], step, context
+        loaded = _loader(conn, step, context).replace(
+            tables.ENVIRONMENT, tables.EnvironmentRow, [tables.as_tuple(row)]
         )
     return dg.MaterializeResult(metadata=step_metadata(step, rows=loaded, domain=row.domain or ""))
 
 
-@dg.asset(
-    key=_key("companies"),
-    group_name=GROUP,
-    pool=POOL,
-    retry_policy=RETRY,
-    kinds={"nmbrs", "postgres"},
-    deps=[_key("environment")],
-)
+@_reference_asset(keys.COMPANIES, deps=(keys.ENVIRONMENT,))
 def companies(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehouse: WarehouseResource):
     """Every company the credentials can see; registers one `nmbrs_companies` partition per company."""
     with api_step(context, "companies", nmbrs) as step, warehouse.connect() as conn:
         rows = step.session.companies()
-        loaded = _replace(
-            conn, tables.COMPANIES, {}, Company, [tables.as_tuple(r) for r in rows], step, context
+        loaded = _loader(conn, step, context).replace(
+            tables.COMPANIES, Company, [tables.as_tuple(row) for row in rows]
         )
-    keys = [str(row.company_id) for row in rows]
-    known = set(context.instance.get_dynamic_partitions(COMPANIES))
-    new = [key for key in keys if key not in known]
-    if new:
-        context.instance.add_dynamic_partitions(COMPANIES, new)
+    new = register_companies(context.instance, [row.company_id for row in rows])
     return dg.MaterializeResult(
-        metadata=step_metadata(step, rows=loaded, companies=len(keys), new_partitions=len(new))
+        metadata=step_metadata(step, rows=loaded, companies=len(rows), new_partitions=len(new))
     )
 
 
-@dg.asset(
-    key=_key("employees"),
-    group_name=GROUP,
-    pool=POOL,
-    retry_policy=RETRY,
-    kinds={"nmbrs", "postgres"},
-    deps=[_key("companies")],
-)
+@_reference_asset(keys.EMPLOYEES, deps=(keys.COMPANIES,))
 def employees(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehouse: WarehouseResource):
     """Employees per company: names and employment data only.
 
     BSN, birth date and work e-mail go to nmbrs_restricted.employee_personal only with
     PAYROLL_STORE_PERSONAL_DATA=true; otherwise that table is emptied.
     """
-    store_personal = env_flag(PERSONAL_DATA_FLAG)
+    store_personal = settings.store_personal_data()
     with api_step(context, "employees", nmbrs) as step, warehouse.connect() as conn:
-        company_ids = _company_ids(conn)
+        company_ids = state.company_ids(conn)
         people, personal = [], []
         for company_id in company_ids:
             for row, private in step.session.employees(company_id):
                 people.append(tables.as_tuple(row))
                 if store_personal:
                     personal.append(tables.as_tuple(private))
-        loaded = _replace(conn, tables.EMPLOYEES, {}, Employee, people, step, context)
-        restricted = _replace(conn, tables.EMPLOYEE_PERSONAL, {}, PersonalData, personal, step, context)
+        loader = _loader(conn, step, context)
+        loaded = loader.replace(tables.EMPLOYEES, Employee, people)
+        restricted = loader.replace(tables.EMPLOYEE_PERSONAL, PersonalData, personal)
     return dg.MaterializeResult(
         metadata=step_metadata(
             step,
@@ -106,33 +91,9 @@ def employees(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehouse
     )
 
 
-def _company_ids(conn) -> list[int]:
-    with conn.cursor() as cur:
-        cur.execute("select company_id from nmbrs.companies order by company_id")
-        ids = [row[0] for row in cur.fetchall()]
-    conn.rollback()
-    return ids
-
-
-def _replace(conn, table, where, record, rows, step, context) -> int:
-    return warehouse.replace_partition(
-        conn,
-        table,
-        where,
-        tables.columns(record),
-        rows,
-        source=step.session.api_source,
-        run_id=context.run_id,
-    )
-
-
-def _company_year_spec(table: str, description: str) -> dg.AssetSpec:
+def _company_year_spec(key: dg.AssetKey, description: str) -> dg.AssetSpec:
     return dg.AssetSpec(
-        _key(table),
-        deps=[_key("companies")],
-        group_name=GROUP,
-        kinds={"nmbrs", "postgres"},
-        description=description,
+        key, deps=[keys.COMPANIES], group_name=keys.NMBRS_GROUP, kinds=KINDS, description=description
     )
 
 
@@ -142,22 +103,24 @@ class CompanyYearConfig(dg.Config):
 
 
 @dg.multi_asset(
-    name="nmbrs_company_year",
+    name=keys.COMPANY_YEAR_OP,
     specs=[
-        _company_year_spec(cy.PAYROLL_RUNS, "Payroll runs of the company-year."),
+        _company_year_spec(keys.PAYROLL_RUNS, "Payroll runs of the company-year."),
         _company_year_spec(
-            cy.WAGE_COMPONENTS, "Per employee × period × component; the SOAP report, or REST fixed+variable."
+            keys.WAGE_COMPONENTS,
+            "Per employee × period × component; the SOAP report, or REST fixed+variable.",
         ),
         _company_year_spec(
-            cy.PAYSLIPS, "Payslip lines per run (SOAP); replaced per run, only runs that are new or changed."
+            keys.PAYSLIPS,
+            "Payslip lines per run (SOAP); replaced per run, only runs that are new or changed.",
         ),
         _company_year_spec(
-            cy.SOURCE_COVERAGE, "Which API delivered the wage components: complete (SOAP) or rest_only."
+            keys.SOURCE_COVERAGE, "Which API delivered the wage components: complete (SOAP) or rest_only."
         ),
     ],
     partitions_def=company_year,
     can_subset=True,
-    pool=POOL,
+    pool=keys.NMBRS_POOL,
     retry_policy=RETRY,
 )
 def nmbrs_company_year(
@@ -167,20 +130,19 @@ def nmbrs_company_year(
     warehouse: WarehouseResource,
 ):
     company_id, year = split_company_year(context.partition_key)
-    selected = frozenset(key.path[-1] for key in context.selected_asset_keys)
     with api_step(context, f"company {company_id}, year {year}", nmbrs) as step, warehouse.connect() as conn:
-        outcome = cy.load_company_year(
+        outcome = load_company_year(
             step.session,
             conn,
             company_id,
             year,
-            selected=selected,
+            selected=frozenset(context.selected_asset_keys),
             refresh=config.refresh,
             run_id=context.run_id,
         )
-    for name, table in outcome.tables.items():
+    for key, table in outcome.tables.items():
         yield dg.MaterializeResult(
-            asset_key=_key(name),
+            asset_key=key,
             metadata=step_metadata(
                 step,
                 rows=table.rows,

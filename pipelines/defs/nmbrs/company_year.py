@@ -4,6 +4,10 @@ Order matters for "a failed run leaves the previous partition intact": every tab
 atomically on its own (warehouse.replace_partition), and `nmbrs.payroll_runs` is written last, so
 that it only ever lists runs whose payslips and wage components are in the warehouse. Every report
 task of the partition is started first and awaited together: Nmbrs works on them concurrently.
+
+The steps, in order: plan (what Nmbrs lists against what the warehouse holds), start the reports,
+payslips, wage components and coverage, schema drift, runs. Each writes through one `Loader` bound to
+the partition, the API source and the run.
 """
 
 from __future__ import annotations
@@ -11,20 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import dagster as dg
+
+from pipelines.defs import keys
 from pipelines.defs.nmbrs import state, tables
 from pipelines.defs.nmbrs.source import NmbrsSession
-from pipelines.defs.nmbrs.tables import CoverageRow, PayslipRow
+from pipelines.defs.nmbrs.tables import CoverageRow, DriftRow, Loader, PayslipRow
 from pipelines.lib import warehouse
 from pipelines.lib.nmbrs.errors import ReportContentError
 from pipelines.lib.nmbrs.records import RunInfo, WageComponent
 from pipelines.lib.nmbrs.reports import DriftRecorder, ReportLine
 
-PAYROLL_RUNS = "payroll_runs"
-WAGE_COMPONENTS = "wage_components"
-PAYSLIPS = "payslips"
-SOURCE_COVERAGE = "source_coverage"
-ALL_TABLES = frozenset({PAYROLL_RUNS, WAGE_COMPONENTS, PAYSLIPS, SOURCE_COVERAGE})
-SOAP_REPORT_SOURCE = "soap_period_report"
+WAGE_REPORT_TASK = "wage_components"
 
 
 @dataclass
@@ -39,7 +41,7 @@ class TableOutcome:
 class CompanyYearOutcome:
     company_id: int
     year: int
-    tables: dict[str, TableOutcome] = field(default_factory=dict)
+    tables: dict[dg.AssetKey, TableOutcome] = field(default_factory=dict)
     drift: dict[str, int] = field(default_factory=dict)
 
 
@@ -49,186 +51,214 @@ def load_company_year(
     company_id: int,
     year: int,
     *,
-    selected: frozenset[str] = ALL_TABLES,
+    selected: frozenset[dg.AssetKey] = frozenset(keys.COMPANY_YEAR_ASSETS),
     refresh: bool = False,
     run_id: str | None = None,
 ) -> CompanyYearOutcome:
+    load = _CompanyYearLoad.begin(session, conn, company_id, year, selected, refresh, run_id)
     outcome = CompanyYearOutcome(company_id, year)
-    where = {"company_id": company_id, "year": year}
-    source = session.api_source
-    drift = DriftRecorder()
-
-    current_runs = session.runs(company_id, year)
-    loaded_runs = state.loaded_runs(conn, company_id, year)
-    coverage = CoverageRow(
-        company_id, year, session.source_mode, session.wage_component_source, session.coverage
-    )
-    plan = state.plan_company_year(
-        current_runs,
-        loaded_runs,
-        state.payslip_line_counts(conn, company_id, year),
-        wage_components_loaded=state.loaded_coverage(conn, company_id, year) == coverage,
-        refresh=refresh,
-    )
-    want_payslips = PAYSLIPS in selected and session.has_payslips
-    want_wage_components = WAGE_COMPONENTS in selected or SOURCE_COVERAGE in selected
-
-    # 1. Start every report task of this partition, then wait for them together.
-    tasks: dict[str, str] = {}
-    payslip_runs = plan.payslip_runs if want_payslips else ()
-    soap_ids = session.soap_run_ids(company_id, year, payslip_runs) if payslip_runs else {}
-    fetch_report = want_wage_components and session.wage_components_from_soap and plan.fetch_wage_components
-    if fetch_report:
-        tasks[WAGE_COMPONENTS] = session.start_wage_component_report(company_id, year)
-    for run in payslip_runs:
-        tasks[f"run:{run.run_number}"] = session.start_payslip_report(
-            company_id, soap_ids[run.run_number], year
-        )
-    if tasks:
-        session.wait_for_reports(list(tasks.values()))
-
-    # 2. Payslips, one run at a time (each run its own atomic replace).
-    if want_payslips:
-        payslips = TableOutcome(detail={"runs_fetched": len(payslip_runs)})
-        for run in payslip_runs:
-            payslips.rows_loaded += _load_report(
-                session,
-                tasks[f"run:{run.run_number}"],
-                "payslip",
-                run,
-                drift,
-                lambda lines, run=run: warehouse.replace_partition(
-                    conn,
-                    tables.PAYSLIPS,
-                    {**where, "run_number": run.run_number},
-                    tables.columns(PayslipRow),
-                    _payslip_rows(lines, run),
-                    source=source,
-                    run_id=run_id,
-                ),
-            )
-        for number in plan.dropped_run_numbers:
-            warehouse.replace_partition(
-                conn,
-                tables.PAYSLIPS,
-                {**where, "run_number": number},
-                tables.columns(PayslipRow),
-                [],
-                source=source,
-                run_id=run_id,
-            )
-        payslips.changed = bool(payslip_runs or plan.dropped_run_numbers)
-        payslips.rows = sum(state.payslip_line_counts(conn, company_id, year).values())
-        payslips.detail["runs_dropped"] = len(plan.dropped_run_numbers)
-        outcome.tables[PAYSLIPS] = payslips
-    elif PAYSLIPS in selected:
-        outcome.tables[PAYSLIPS] = TableOutcome(
-            detail={"unavailable": f"payslips come from the SOAP API; source mode {session.source_mode}"}
-        )
-
-    # 3. Wage components and their coverage.
-    if want_wage_components:
-        wage = TableOutcome()
-        if fetch_report:
-            wage.rows_loaded = _load_report(
-                session,
-                tasks[WAGE_COMPONENTS],
-                "period",
-                None,
-                drift,
-                lambda lines: warehouse.replace_partition(
-                    conn,
-                    tables.WAGE_COMPONENTS,
-                    where,
-                    tables.columns(WageComponent),
-                    _report_rows(lines, company_id, year, len(current_runs)),
-                    source=source,
-                    run_id=run_id,
-                ),
-            )
-            wage.changed = True
-        elif not session.wage_components_from_soap:
-            rows = [tables.as_tuple(row) for row in session.rest_wage_components(company_id, year)]
-            if refresh or not state.same_rows(
-                conn, tables.WAGE_COMPONENTS, where, tables.columns(WageComponent), rows
-            ):
-                wage.rows_loaded = warehouse.replace_partition(
-                    conn,
-                    tables.WAGE_COMPONENTS,
-                    where,
-                    tables.columns(WageComponent),
-                    rows,
-                    source=source,
-                    run_id=run_id,
-                )
-                wage.changed = True
-        wage.rows = state.wage_component_count(conn, company_id, year)
-        if WAGE_COMPONENTS in selected:
-            outcome.tables[WAGE_COMPONENTS] = wage
-        coverage_outcome = TableOutcome(rows=1, detail={"coverage": coverage.coverage})
-        if wage.changed or state.loaded_coverage(conn, company_id, year) != coverage:
-            coverage_outcome.rows_loaded = warehouse.replace_partition(
-                conn,
-                tables.SOURCE_COVERAGE,
-                where,
-                tables.columns(CoverageRow),
-                [tables.as_tuple(coverage)],
-                source=source,
-                run_id=run_id,
-            )
-            coverage_outcome.changed = True
-        if SOURCE_COVERAGE in selected:
-            outcome.tables[SOURCE_COVERAGE] = coverage_outcome
-
-    # 4. Schema drift of the reports read now (element names and counts only).
-    outcome.drift = drift.as_dict()
-    if tasks:
-        warehouse.replace_partition(
-            conn,
-            tables.SCHEMA_DRIFT,
-            {"asset": "nmbrs/company_year", **where},
-            ("element", "occurrences"),
-            sorted(outcome.drift.items()),
-            source=source,
-            run_id=run_id,
-        )
-
-    # 5. The runs last: they mark what is now completely loaded.
-    if PAYROLL_RUNS in selected or want_payslips:
-        runs = TableOutcome(rows=len(current_runs))
-        if plan.runs_changed:
-            runs.rows_loaded = warehouse.replace_partition(
-                conn,
-                tables.PAYROLL_RUNS,
-                where,
-                tables.columns(RunInfo),
-                [tables.as_tuple(run) for run in current_runs],
-                source=source,
-                run_id=run_id,
-            )
-            runs.changed = True
-        if PAYROLL_RUNS in selected:
-            outcome.tables[PAYROLL_RUNS] = runs
+    tasks = load.start_reports()
+    if keys.PAYSLIPS in selected:
+        outcome.tables[keys.PAYSLIPS] = load.payslips(tasks)
+    if load.want_wage_components:
+        wage, coverage = load.wage_components(tasks)
+        if keys.WAGE_COMPONENTS in selected:
+            outcome.tables[keys.WAGE_COMPONENTS] = wage
+        if keys.SOURCE_COVERAGE in selected:
+            outcome.tables[keys.SOURCE_COVERAGE] = coverage
+    outcome.drift = load.schema_drift(tasks)
+    if keys.PAYROLL_RUNS in selected or load.want_payslips:
+        runs = load.runs()
+        if keys.PAYROLL_RUNS in selected:
+            outcome.tables[keys.PAYROLL_RUNS] = runs
     return outcome
 
 
-def _load_report(
-    session: NmbrsSession,
-    task_id: str,
-    kind: str,
-    run: RunInfo | None,
-    drift: DriftRecorder,
-    load: Callable[[Iterator[ReportLine]], int],
-) -> int:
-    try:
-        rows, found = session.load_report(task_id, load, kind=kind, run_id=run.run_id if run else None)
-    except warehouse.WarehouseLoadError as exc:
-        if isinstance(exc.__cause__, ReportContentError):  # bad content: a retry fetches the same report
-            raise ReportContentError(str(exc)) from exc
-        raise
-    for element, occurrences in found.as_dict().items():
-        drift.record(element, occurrences)
-    return rows
+@dataclass
+class _CompanyYearLoad:
+    session: NmbrsSession
+    loader: Loader  # bound to this company-year, the API source and the run
+    selected: frozenset[dg.AssetKey]
+    refresh: bool
+    current_runs: list[RunInfo]  # what Nmbrs lists now
+    coverage: CoverageRow  # what this mode delivers
+    plan: state.CompanyYearPlan
+    drift: DriftRecorder = field(default_factory=DriftRecorder)
+
+    @classmethod
+    def begin(
+        cls,
+        session: NmbrsSession,
+        conn,
+        company_id: int,
+        year: int,
+        selected: frozenset[dg.AssetKey],
+        refresh: bool,
+        run_id: str | None,
+    ) -> _CompanyYearLoad:
+        """What Nmbrs lists now against what the warehouse holds: which reports to fetch."""
+        current_runs = session.runs(company_id, year)
+        coverage = CoverageRow(
+            company_id, year, session.source_mode, session.wage_component_source, session.coverage
+        )
+        plan = state.plan_company_year(
+            current_runs,
+            state.loaded_runs(conn, company_id, year),
+            state.payslip_line_counts(conn, company_id, year),
+            wage_components_loaded=state.loaded_coverage(conn, company_id, year) == coverage,
+            refresh=refresh,
+        )
+        loader = Loader(conn, session.api_source, run_id, {"company_id": company_id, "year": year})
+        return cls(session, loader, selected, refresh, current_runs, coverage, plan)
+
+    @property
+    def company_id(self) -> int:
+        return self.coverage.company_id
+
+    @property
+    def year(self) -> int:
+        return self.coverage.year
+
+    @property
+    def want_payslips(self) -> bool:
+        return keys.PAYSLIPS in self.selected and self.session.has_payslips
+
+    @property
+    def want_wage_components(self) -> bool:
+        return keys.WAGE_COMPONENTS in self.selected or keys.SOURCE_COVERAGE in self.selected
+
+    @property
+    def conn(self):
+        return self.loader.conn
+
+    @property
+    def payslip_runs(self) -> tuple[RunInfo, ...]:
+        return self.plan.payslip_runs if self.want_payslips else ()
+
+    @property
+    def fetch_wage_report(self) -> bool:
+        return (
+            self.want_wage_components
+            and self.session.wage_components_from_soap
+            and self.plan.fetch_wage_components
+        )
+
+    def start_reports(self) -> dict[str, str]:
+        """Start every report task of this partition, then wait for them together. {name: task id}."""
+        runs = self.payslip_runs
+        soap_ids = self.session.soap_run_ids(self.company_id, self.year, runs) if runs else {}
+        tasks: dict[str, str] = {}
+        if self.fetch_wage_report:
+            tasks[WAGE_REPORT_TASK] = self.session.soap.start_wage_component_report(
+                self.company_id, self.year
+            )
+        for run in runs:
+            tasks[_run_task(run)] = self.session.soap.start_payslip_report(
+                self.company_id, soap_ids[run.run_number], self.year
+            )
+        if tasks:
+            self.session.soap.wait_for_reports(list(tasks.values()))
+        return tasks
+
+    def payslips(self, tasks: dict[str, str]) -> TableOutcome:
+        """One run at a time, each run its own atomic replace; runs gone from Nmbrs lose their payslips."""
+        if not self.want_payslips:
+            return TableOutcome(
+                detail={
+                    "unavailable": f"payslips come from the SOAP API; source mode {self.session.source_mode}"
+                }
+            )
+        payslips = TableOutcome(detail={"runs_fetched": len(self.payslip_runs)})
+        for run in self.payslip_runs:
+            payslips.rows_loaded += self._load_report(
+                tasks[_run_task(run)],
+                "payslip",
+                run,
+                lambda lines, run=run: self.loader.replace(
+                    tables.PAYSLIPS, PayslipRow, _payslip_rows(lines, run), run_number=run.run_number
+                ),
+            )
+        for number in self.plan.dropped_run_numbers:
+            self.loader.replace(tables.PAYSLIPS, PayslipRow, [], run_number=number)
+        payslips.changed = bool(self.payslip_runs or self.plan.dropped_run_numbers)
+        payslips.rows = sum(state.payslip_line_counts(self.conn, self.company_id, self.year).values())
+        payslips.detail["runs_dropped"] = len(self.plan.dropped_run_numbers)
+        return payslips
+
+    def wage_components(self, tasks: dict[str, str]) -> tuple[TableOutcome, TableOutcome]:
+        """The wage components (the SOAP report, or the REST components when they changed) and
+        their coverage row."""
+        wage = TableOutcome()
+        if self.fetch_wage_report:
+            wage.rows_loaded = self._load_report(
+                tasks[WAGE_REPORT_TASK],
+                "period",
+                None,
+                lambda lines: self.loader.replace(
+                    tables.WAGE_COMPONENTS,
+                    WageComponent,
+                    _report_rows(lines, self.company_id, self.year, len(self.current_runs)),
+                ),
+            )
+            wage.changed = True
+        elif not self.session.wage_components_from_soap:
+            rows = [
+                tables.as_tuple(row) for row in self.session.rest_wage_components(self.company_id, self.year)
+            ]
+            if self.refresh or not state.same_rows(
+                self.conn, tables.WAGE_COMPONENTS, self.loader.where, tables.columns(WageComponent), rows
+            ):
+                wage.rows_loaded = self.loader.replace(tables.WAGE_COMPONENTS, WageComponent, rows)
+                wage.changed = True
+        wage.rows = state.wage_component_count(self.conn, self.company_id, self.year)
+        coverage = TableOutcome(rows=1, detail={"coverage": self.coverage.coverage})
+        if wage.changed or state.loaded_coverage(self.conn, self.company_id, self.year) != self.coverage:
+            coverage.rows_loaded = self.loader.replace(
+                tables.SOURCE_COVERAGE, CoverageRow, [tables.as_tuple(self.coverage)]
+            )
+            coverage.changed = True
+        return wage, coverage
+
+    def schema_drift(self, tasks: dict[str, str]) -> dict[str, int]:
+        """Element names and counts of the reports read now (never values); kept when none was read."""
+        found = self.drift.as_dict()
+        if tasks:
+            self.loader.replace(
+                tables.SCHEMA_DRIFT,
+                DriftRow,
+                [DriftRow(element, count) for element, count in found.items()],
+                asset=keys.COMPANY_YEAR_DRIFT,
+            )
+        return found
+
+    def runs(self) -> TableOutcome:
+        """The runs last: they mark what is now completely loaded."""
+        runs = TableOutcome(rows=len(self.current_runs))
+        if self.plan.runs_changed:
+            runs.rows_loaded = self.loader.replace(
+                tables.PAYROLL_RUNS, RunInfo, [tables.as_tuple(run) for run in self.current_runs]
+            )
+            runs.changed = True
+        return runs
+
+    def _load_report(
+        self, task_id: str, kind: str, run: RunInfo | None, load: Callable[[Iterator[ReportLine]], int]
+    ) -> int:
+        try:
+            rows, found = self.session.soap.load_report(
+                task_id, load, kind=kind, run_id=run.run_id if run else None
+            )
+        except warehouse.WarehouseLoadError as exc:
+            if isinstance(exc.__cause__, ReportContentError):  # bad content: a retry fetches the same report
+                raise ReportContentError(str(exc)) from exc
+            raise
+        for element, occurrences in found.as_dict().items():
+            self.drift.record(element, occurrences)
+        return rows
+
+
+def _run_task(run: RunInfo) -> str:
+    return f"run:{run.run_number}"
 
 
 def _report_rows(lines: Iterator[ReportLine], company_id: int, year: int, runs: int) -> Iterator[tuple]:
@@ -244,7 +274,7 @@ def _report_rows(lines: Iterator[ReportLine], company_id: int, year: int, runs: 
             line.code,
             line.description,
             line.value,
-            SOAP_REPORT_SOURCE,
+            keys.SOAP_REPORT_SOURCE,
         )
     if count == 0 and runs:
         # Raised inside the COPY, so the load rolls back: an empty answer never wipes a loaded year.

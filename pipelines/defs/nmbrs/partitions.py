@@ -1,39 +1,33 @@
-"""How the Nmbrs data is cut: per company (discovered at run time) × payroll year."""
+"""How the Nmbrs data is cut: per company (discovered at run time) × payroll year.
+
+The years are `settings.payroll_years()` (PAYROLL_START_YEAR to this year) when the definitions load.
+`register_companies` is the one way a company gets its partition: the `nmbrs/companies` asset, the
+new-companies sensor (as a request) and `payroll backfill` all go through it.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import os
+from collections.abc import Iterable
 
 import dagster as dg
 
-from pipelines.lib.settings import ConfigurationError
+from pipelines.lib import settings
 
 COMPANIES = "nmbrs_companies"
-START_YEAR_VARIABLE = "PAYROLL_START_YEAR"
-
-
-def payroll_years(today: dt.date | None = None) -> list[str]:
-    """PAYROLL_START_YEAR (default: last year) up to and including the current year."""
-    current = (today or dt.date.today()).year
-    raw = os.environ.get(START_YEAR_VARIABLE, "").strip()
-    if not raw:
-        start = current - 1
-    elif raw.isdigit() and 1990 <= int(raw) <= current:
-        start = int(raw)
-    else:
-        raise ConfigurationError(
-            f"{START_YEAR_VARIABLE}={raw!r} is not a year between 1990 and {current}; "
-            f"set it to the first payroll year to load, for example {current - 1}"
-        )
-    return [str(year) for year in range(start, current + 1)]
-
 
 company_partitions = dg.DynamicPartitionsDefinition(name=COMPANIES)
 
 company_year = dg.MultiPartitionsDefinition(
-    {"company": company_partitions, "year": dg.StaticPartitionsDefinition(payroll_years())}
+    {
+        "company": company_partitions,
+        "year": dg.StaticPartitionsDefinition([str(year) for year in settings.payroll_years()]),
+    }
 )
+
+
+def loaded_years() -> list[int]:
+    """The years of the company_year partitions this process loaded."""
+    return [int(year) for year in company_year.get_partitions_def_for_dimension("year").get_partition_keys()]
 
 
 def company_year_key(company_id: int | str, year: int | str) -> str:
@@ -47,3 +41,32 @@ def split_company_year(key: str | dg.MultiPartitionKey) -> tuple[int, int]:
         key = company_year.get_partition_key_from_str(key)
     dims = key.keys_by_dimension
     return int(dims["company"]), int(dims["year"])
+
+
+def registered_companies(instance: dg.DagsterInstance) -> list[str]:
+    """The company partition keys the instance knows, in company-id order."""
+    return sorted(instance.get_dynamic_partitions(COMPANIES), key=int)
+
+
+def unregistered(instance: dg.DagsterInstance, company_ids: Iterable[int | str]) -> list[str]:
+    """The companies of `company_ids` that have no partition yet, in the order given."""
+    known = set(instance.get_dynamic_partitions(COMPANIES))
+    return list(dict.fromkeys(key for key in map(str, company_ids) if key not in known))
+
+
+def register_companies(instance: dg.DagsterInstance, company_ids: Iterable[int | str]) -> list[str]:
+    """Add a partition for every company of `company_ids` that has none; returns the added ones."""
+    added = unregistered(instance, company_ids)
+    if added:
+        instance.add_dynamic_partitions(COMPANIES, added)
+    return added
+
+
+def register_companies_request(
+    instance: dg.DagsterInstance, company_ids: Iterable[int | str]
+) -> dg.AddDynamicPartitionsRequest | None:
+    """The same registration as a sensor's request (recorded with its tick), or None if nothing is new."""
+    added = unregistered(instance, company_ids)
+    return (
+        dg.AddDynamicPartitionsRequest(partitions_def_name=COMPANIES, partition_keys=added) if added else None
+    )

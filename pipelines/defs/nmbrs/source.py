@@ -8,20 +8,21 @@ Source modes (NMBRS_SOURCE_MODE, docs/design.md):
 - `soap`: everything from SOAP.
 - `rest`: refused for now with a clear error: loading REST alone needs raw tables that hold REST's
   UUIDs next to the SOAP ids (docs/nmbrs-api.md).
-Clients are created on first use and closed with the session.
+Clients are created on first use and closed with the session. The listings (companies, employees,
+runs) and the id matching are the session's; reports are asked of `session.soap` directly.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
+from pipelines.defs import keys
 from pipelines.defs.nmbrs.tables import EnvironmentRow
 from pipelines.lib.nmbrs import id_join
 from pipelines.lib.nmbrs.config import NmbrsSettings, poll_interval
 from pipelines.lib.nmbrs.errors import NmbrsError
 from pipelines.lib.nmbrs.records import Company, Employee, PersonalData, RunInfo, WageComponent
-from pipelines.lib.nmbrs.reports import DriftRecorder, ReportLine
 from pipelines.lib.nmbrs.rest_records import RestCompany
 
 
@@ -53,7 +54,7 @@ class NmbrsSession:
     @property
     def api_source(self) -> str:
         """The `_source` of rows whose listing API depends on the mode (companies, runs, employees)."""
-        return "soap" if self.source_mode == "soap" else "rest"
+        return keys.SOAP_SOURCE if self.source_mode == "soap" else keys.REST_SOURCE
 
     @property
     def wage_components_from_soap(self) -> bool:
@@ -65,11 +66,11 @@ class NmbrsSession:
 
     @property
     def wage_component_source(self) -> str:
-        return "soap_period_report" if self.wage_components_from_soap else "rest_fixed+rest_variable"
+        return keys.SOAP_REPORT_SOURCE if self.wage_components_from_soap else keys.REST_COMPONENTS_SOURCE
 
     @property
     def coverage(self) -> str:
-        return "complete" if self.wage_components_from_soap else "rest_only"
+        return keys.COMPLETE_COVERAGE if self.wage_components_from_soap else keys.REST_ONLY_COVERAGE
 
     @property
     def soap(self):
@@ -100,6 +101,12 @@ class NmbrsSession:
                 client.close()
         self._soap = self._rest = None
         self._rest_companies = None
+
+    def __enter__(self) -> NmbrsSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _through_rest(self) -> bool:
         """True when REST lists the rows (rest+soap); refuses REST-only loading."""
@@ -177,27 +184,6 @@ class NmbrsSession:
             f"matching the runs of company {company_id}, {year} to request their payslips",
         )
         return {rest.run_number: soap.run_id for rest, soap in pairs}
-
-    def start_wage_component_report(self, company_id: int, year: int) -> str:
-        return self.soap.start_wage_component_report(company_id, year)
-
-    def start_payslip_report(self, company_id: int, soap_run_id: str, year: int) -> str:
-        return self.soap.start_payslip_report(company_id, soap_run_id, year)
-
-    def wait_for_reports(self, task_ids: Sequence[str]) -> None:
-        self.soap.wait_for_reports(list(task_ids))
-
-    def load_report(
-        self,
-        task_id: str,
-        load: Callable[[Iterator[ReportLine]], int],
-        *,
-        kind: str,
-        run_id: str | None = None,
-    ) -> tuple[int, DriftRecorder]:
-        """Stream a finished report into `load` (an atomic replace); a broken download is fetched
-        and loaded again. Returns the rows loaded and the drift seen."""
-        return self.soap.load_report(task_id, load, kind=kind, run_id=run_id)
 
     def rest_wage_components(self, company_id: int, year: int) -> Iterator[WageComponent]:
         """Wage components from REST alone: not loadable into the integer-keyed raw tables yet."""

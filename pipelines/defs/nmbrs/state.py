@@ -33,6 +33,16 @@ def _select(conn, table: str, cols: Sequence[str], where: Mapping[str, object]) 
     return rows
 
 
+def company_ids(conn) -> list[int]:
+    """The companies of the last `nmbrs/companies` load, in id order."""
+    query = sql.SQL("select company_id from {} order by company_id").format(table_sql(tables.COMPANIES))
+    with conn.cursor() as cur:
+        cur.execute(query)
+        ids = [row[0] for row in cur.fetchall()]
+    conn.rollback()
+    return ids
+
+
 def loaded_runs(conn, company_id: int, year: int) -> dict[int, RunInfo]:
     """The runs of the last complete load of this company-year, by run number."""
     cols = tables.columns(RunInfo)

@@ -1,4 +1,5 @@
-"""The raw Nmbrs tables the assets write, and the rows that only the extraction produces.
+"""The raw Nmbrs tables the assets write, the rows that only the extraction produces, and the loader
+that writes them.
 
 The DDL lives in pipelines/lib/warehouse.py and the API records in pipelines/lib/nmbrs/records.py
 (docs/design.md); `columns()` gives each record's column order. The load columns (_loaded_at,
@@ -7,10 +8,12 @@ _dagster_run_id, _source) are added by `warehouse.replace_partition`.
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import astuple, dataclass, field
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from pipelines.lib import warehouse
 from pipelines.lib.nmbrs import records
 
 ENVIRONMENT = "nmbrs.environment"
@@ -52,11 +55,17 @@ class CoverageRow:
     coverage: str
 
 
+class DriftRow(NamedTuple):
+    element: str
+    occurrences: int
+
+
 _COLUMNS: dict[type, tuple[str, ...]] = {
     **records.ROW_COLUMNS,
     EnvironmentRow: ("domain", "subdomain", "source_mode"),
     PayslipRow: PayslipRow._fields,
     CoverageRow: ("company_id", "year", "source_mode", "wage_component_source", "coverage"),
+    DriftRow: DriftRow._fields,
 }
 
 
@@ -67,3 +76,26 @@ def columns(record: type) -> tuple[str, ...]:
 
 def as_tuple(row) -> tuple:
     return tuple(row) if isinstance(row, tuple) else astuple(row)
+
+
+@dataclass(frozen=True)
+class Loader:
+    """Replaces raw-table partitions for one step: bound once to the connection, the partition's
+    columns (`where`, e.g. company and year), the API source and the Dagster run id."""
+
+    conn: Any
+    source: str
+    run_id: str | None
+    where: Mapping[str, object] = field(default_factory=dict)
+
+    def replace(self, table: str, record: type, rows: Iterable[Any], **narrower: object) -> int:
+        """Replace the rows of `table` in this partition (narrowed by `narrower`, e.g. a run) by `rows`."""
+        return warehouse.replace_partition(
+            self.conn,
+            table,
+            {**self.where, **narrower},
+            columns(record),
+            rows,
+            source=self.source,
+            run_id=self.run_id,
+        )

@@ -3,7 +3,6 @@ without one, the ERP chart file."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,8 +94,11 @@ def warehouse_components(conn) -> list[SeenComponent] | None:
     return seen or None
 
 
-def chart_file_reference(path: Path | None) -> tuple[dict[str, Account] | None, str | None, list[Problem]]:
-    """The ERP chart from a file: the given one, else the ERP import's ($PAYROLL_ERP_DIR, or the demo files)."""
+def chart_file_reference(
+    path: Path | None, demo_erp: bool = False
+) -> tuple[dict[str, Account] | None, str | None, list[Problem]]:
+    """The ERP chart from a file: the given one, else the ERP import's ($PAYROLL_ERP_DIR). `demo_erp`:
+    PAYROLL_ERP_DIR was set for the sandbox's demo files, which the label then says."""
     label = None
     try:
         if path is None:
@@ -104,7 +106,7 @@ def chart_file_reference(path: Path | None) -> tuple[dict[str, Account] | None, 
             if folder is None:
                 return None, None, [Problem(FORMAT, erp.NO_ERP_WARNING)]
             path = folder / erp.CHART_FILE
-            if not os.environ.get("PAYROLL_ERP_DIR", "").strip():
+            if demo_erp:
                 label = f"{display_path(path)}, the demo ERP (PAYROLL_ERP_DIR is not set)"
         accounts = erp.read_chart_of_accounts(path)
     except erp.ErpFileError as exc:

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit
 
-from pipelines.lib.settings import ConfigurationError, env_int
+from pipelines.lib.settings import ConfigurationError, env_int, sandbox_port
 
 SOURCE_MODES = ("rest+soap", "soap", "rest")
 SOAP_SUNSET = dt.date(2027, 3, 1)  # Nmbrs retires the SOAP API on this day (docs/nmbrs-api.md)
@@ -123,6 +123,13 @@ class NmbrsSettings:
         return self.source_mode in {"rest+soap", "rest"}
 
     @property
+    def is_sandbox(self) -> bool:
+        """Demo mode, or every configured Nmbrs URL on this machine: the local sandbox, never real Nmbrs."""
+        urls = [self.soap_url] if self.soap_configured else []
+        urls += [self.rest_url, self.identity_url] if self.rest_configured else []
+        return self.demo or all(is_local_url(url) for url in urls)
+
+    @property
     def connection_name(self) -> str:
         """Key of this REST connection's row in payroll_private.oauth_tokens."""
         return f"{self.client_id}@{urlsplit(self.identity_url).netloc}"
@@ -153,8 +160,7 @@ class NmbrsSettings:
                 f"NMBRS_SOURCE_MODE={requested!r} is not one of {', '.join(SOURCE_MODES)}"
             )
         if not any(_env(name) for name in CONNECTION_VARIABLES):
-            port = env_int("PAYROLL_SANDBOX_PORT", 8765, minimum=1)
-            base = f"http://127.0.0.1:{port}"
+            base = f"http://127.0.0.1:{sandbox_port()}"
             return cls(
                 soap_url=f"{base}/soap/v3/",
                 rest_url=base,

@@ -1,6 +1,6 @@
 """Streaming parser for Nmbrs report content (the wage-component-per-period and payslip reports).
 
-Shape (../shared/nmbrs-contract.md):
+Shape (docs/nmbrs-api.md):
 `<reports><report><employeeid/><period/><year/>[<runid/>]<lines><line><code/><description/>
 <value/></line>...</lines></report>...</reports>`
 

@@ -52,7 +52,7 @@ WSDL_DIR = Path(__file__).resolve().parent / "wsdl"
 NAMESPACE = "https://api.nmbrs.nl/soap/v3/{service}"
 SERVICES = ("DebtorService", "CompanyService", "EmployeeService", "ReportService")
 
-# The operations a token's API user template must allow (../shared/nmbrs-contract.md).
+# The operations a token's API user template must allow (docs/nmbrs-api.md).
 REQUIRED_OPERATIONS = (
     "DebtorService.Environment_Get",
     "CompanyService.List_GetAll",

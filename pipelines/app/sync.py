@@ -10,7 +10,6 @@ A failed company-year is reported and the others go on; `SyncResult.success` is 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import socket
@@ -23,21 +22,19 @@ from dataclasses import dataclass, field
 import dagster as dg
 import psutil
 
-from pipelines.lib import settings
+from pipelines.app import demo
+from pipelines.defs import keys
+from pipelines.defs.automation.pool import apply_pool_size
+from pipelines.defs.nmbrs import partitions, state
+from pipelines.lib import settings, warehouse
+from pipelines.lib.automation_settings import AutomationSettings
 from pipelines.lib.diskfull import disk_full_message
+from pipelines.lib.nmbrs.config import NmbrsSettings, is_local_url
 from pipelines.lib.settings import ConfigurationError
 
-NMBRS_GROUP = "nmbrs_raw"
-REFERENCE_ASSETS = tuple(dg.AssetKey(["nmbrs", name]) for name in ("environment", "companies", "employees"))
-COMPANY_YEAR_ASSETS = tuple(
-    dg.AssetKey(["nmbrs", name])
-    for name in ("payroll_runs", "wage_components", "payslips", "source_coverage")
-)
-COMPANY_YEAR_OP = "nmbrs_company_year"
 SYNC_TAG = "payroll/sync"
 PID_TAG = "payroll/sync_pid"
 HOST_TAG = "payroll/sync_host"
-UNFINISHED = (dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
 
 
 @dataclass
@@ -84,17 +81,17 @@ class SyncResult:
 
     def rows(self) -> dict[str, int]:
         """Rows each asset holds after the sync (summed over partitions)."""
-        totals: dict[str, int] = {}
-        for step in self.steps:
-            for load in step.loads:
-                totals[load.asset] = totals.get(load.asset, 0) + load.rows
-        return totals
+        return self._per_asset(lambda load: load.rows)
 
     def rows_loaded(self) -> dict[str, int]:
+        """Rows each asset's loads wrote in this sync."""
+        return self._per_asset(lambda load: load.rows_loaded)
+
+    def _per_asset(self, count: Callable[[AssetLoad], int]) -> dict[str, int]:
         totals: dict[str, int] = {}
         for step in self.steps:
             for load in step.loads:
-                totals[load.asset] = totals.get(load.asset, 0) + load.rows_loaded
+                totals[load.asset] = totals.get(load.asset, 0) + count(load)
         return totals
 
     def calls(self) -> dict[str, int]:
@@ -115,18 +112,19 @@ def run_sync(
     a failed step: the failures are in the result. Settings errors raise ConfigurationError."""
     say = progress or (lambda _message: None)
     started = time.monotonic()
-    settings.prepare_environment()
-    _check_warehouse()
+    database_url = settings.prepare_environment()["PAYROLL_DATABASE_URL"]
+    _check_warehouse(database_url)
     if since is not None:
         _set_start_year(since)
 
-    from pipelines.lib.nmbrs.config import NmbrsSettings
-
     nmbrs_settings = NmbrsSettings.from_env()
     result = SyncResult(source_mode=nmbrs_settings.source_mode)
-    _ensure_rest_connection(nmbrs_settings, say)
+    if nmbrs_settings.uses_rest and is_local_url(nmbrs_settings.identity_url):
+        # Against real Nmbrs the user runs `payroll connect`; the assets otherwise fail with that fix.
+        demo.ensure_sandbox_connection(nmbrs_settings, say, verify=False)
+    demo.use_sandbox_erp_files(nmbrs_settings)
     defs = _load_definitions()
-    years = _years(since)
+    years = [year for year in partitions.loaded_years() if since is None or year >= since]
     job = defs.resolve_implicit_global_asset_job_def()
     tags = {SYNC_TAG: uuid.uuid4().hex[:12], PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
@@ -134,29 +132,27 @@ def run_sync(
         recovered = recover_abandoned_runs(instance)
         if recovered:
             say(f"marked {len(recovered)} run(s) of an interrupted sync as failed and freed their pool slots")
-        _apply_pool_size(instance)
+        apply_pool_size(instance, AutomationSettings.from_env().nmbrs_pool_size)
 
         reference = _execute(
-            job, instance, "nmbrs reference data", list(REFERENCE_ASSETS), None, tags, {}, say
+            job, instance, "nmbrs reference data", list(keys.REFERENCE_ASSETS), None, tags, {}, say
         )
         result.steps.append(reference)
         if not reference.success:
             result.seconds = time.monotonic() - started
             return result
 
-        from pipelines.defs.nmbrs.partitions import company_year_key
-
-        company_ids = _company_ids(instance, companies)
-        op_config = {"ops": {COMPANY_YEAR_OP: {"config": {"refresh": full_refresh}}}}
+        company_ids = _company_ids(instance, database_url, companies)
+        op_config = {"ops": {keys.COMPANY_YEAR_OP: {"config": {"refresh": full_refresh}}}}
         for company_id in company_ids:
             for year in years:
-                key = company_year_key(company_id, year)
+                key = partitions.company_year_key(company_id, year)
                 result.steps.append(
                     _execute(
                         job,
                         instance,
                         f"company {company_id}, year {year}",
-                        list(COMPANY_YEAR_ASSETS),
+                        list(keys.COMPANY_YEAR_ASSETS),
                         str(key),
                         tags,
                         op_config,
@@ -173,32 +169,20 @@ def run_sync(
     return result
 
 
-def _check_warehouse() -> None:
+def _check_warehouse(database_url: str) -> None:
     """Fail at once with WarehouseUnavailable (host, port, database, the fix) when the database is
     down, instead of a traceback after the Dagster instance's own connection retries."""
-    from pipelines.lib import warehouse
-
-    warehouse.connect(os.environ["PAYROLL_DATABASE_URL"]).close()
+    warehouse.connect(database_url).close()
 
 
 def _set_start_year(since: int) -> None:
-    from pipelines.defs.nmbrs import partitions
-
-    os.environ[partitions.START_YEAR_VARIABLE] = str(since)
-    wanted = partitions.payroll_years()
-    loaded = partitions.company_year.get_partitions_def_for_dimension("year").get_partition_keys()
-    if wanted[0] not in loaded:
+    settings.set_start_year(since)
+    loaded = partitions.loaded_years()
+    if settings.payroll_years()[0] not in loaded:
         raise ConfigurationError(
             f"--since {since}: the year partitions of this process start at {loaded[0]}; run the sync in a "
             f"new process with PAYROLL_START_YEAR={since} (the Dagster UI also needs a restart to show them)"
         )
-
-
-def _years(since: int | None) -> list[int]:
-    from pipelines.defs.nmbrs import partitions
-
-    keys = partitions.company_year.get_partitions_def_for_dimension("year").get_partition_keys()
-    return [int(year) for year in keys if since is None or int(year) >= since]
 
 
 def _load_definitions() -> dg.Definitions:
@@ -207,37 +191,16 @@ def _load_definitions() -> dg.Definitions:
     return defs()
 
 
-def _ensure_rest_connection(nmbrs_settings, say: Progress) -> None:
-    """A REST sync needs a stored refresh token. Against the local sandbox we connect automatically;
-    against real Nmbrs the user runs `payroll connect` (the assets then fail with that fix)."""
-    if not nmbrs_settings.uses_rest:
-        return
-    from pipelines.lib.nmbrs import oauth
-    from pipelines.lib.nmbrs.config import is_local_url
-    from pipelines.lib.nmbrs.tokens import TokenStore
-
-    store = TokenStore(os.environ["PAYROLL_DATABASE_URL"], nmbrs_settings)
-    if store.is_connected() or not is_local_url(nmbrs_settings.identity_url):
-        return
-    # Any free local port: the sandbox accepts http://127.0.0.1:*/callback.
-    local = dataclasses.replace(nmbrs_settings, redirect_uri="http://127.0.0.1:0/callback")
-    oauth.connect(local, store, show_url=lambda _url: None, auto_approve=True)
-    say("connected the REST API to the local Nmbrs sandbox")
-
-
-def _apply_pool_size(instance: dg.DagsterInstance) -> None:
-    from pipelines.defs.automation.config import AutomationSettings
-    from pipelines.defs.automation.pool import apply_pool_size
-
-    apply_pool_size(instance, AutomationSettings.from_env().nmbrs_pool_size)
-
-
-def _company_ids(instance: dg.DagsterInstance, wanted: Iterable[int | str] | None) -> list[int]:
-    from pipelines.defs.nmbrs.partitions import COMPANIES
-
-    known = sorted(int(key) for key in instance.get_dynamic_partitions(COMPANIES))
-    current = set(_current_company_ids())
-    known = [company_id for company_id in known if company_id in current]
+def _company_ids(
+    instance: dg.DagsterInstance, database_url: str, wanted: Iterable[int | str] | None
+) -> list[int]:
+    """The registered companies that the last company listing still holds; `wanted` must be among them."""
+    conn = warehouse.connect(database_url)
+    try:
+        current = set(state.company_ids(conn))
+    finally:
+        conn.close()
+    known = [int(key) for key in partitions.registered_companies(instance) if int(key) in current]
     if wanted is None:
         return known
     chosen = []
@@ -252,27 +215,15 @@ def _company_ids(instance: dg.DagsterInstance, wanted: Iterable[int | str] | Non
     return sorted(set(chosen))
 
 
-def _current_company_ids() -> list[int]:
-    from pipelines.lib import warehouse
-
-    conn = warehouse.connect(os.environ["PAYROLL_DATABASE_URL"])
-    try:
-        with conn.cursor() as cur:
-            cur.execute("select company_id from nmbrs.companies")
-            return [row[0] for row in cur.fetchall()]
-    finally:
-        conn.close()
-
-
 def _downstream_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
     """Every unpartitioned asset outside the Nmbrs extraction: the ERP files and the dbt models."""
     graph = defs.resolve_asset_graph()
-    keys = []
+    selected = []
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        if node.is_materializable and node.group_name != NMBRS_GROUP and node.partitions_def is None:
-            keys.append(key)
-    return sorted(keys, key=lambda k: k.to_user_string())
+        if node.is_materializable and node.group_name != keys.NMBRS_GROUP and node.partitions_def is None:
+            selected.append(key)
+    return sorted(selected, key=lambda k: k.to_user_string())
 
 
 def _execute(
@@ -397,7 +348,9 @@ def recover_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
     shrink for good."""
     host = socket.gethostname()
     recovered = []
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=list(UNFINISHED), tags={HOST_TAG: host})):
+    for run in instance.get_runs(
+        filters=dg.RunsFilter(statuses=list(keys.UNFINISHED), tags={HOST_TAG: host})
+    ):
         pid = run.tags.get(PID_TAG, "")
         if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
             instance.report_run_failed(run, message=f"the `payroll sync` process {pid} ended during this run")

@@ -1,6 +1,6 @@
 """Child process for the concurrency tests: load company-year partitions as separate Dagster runs.
 
-    python -m tests.reliability.run_partitions '{"keys": ["102|2026"], "tags": {...}}'
+    python -m tests.support.run_partitions '{"keys": ["102|2026"], "tags": {...}}'
 
 Runs the Nmbrs company-year assets of each key, one run after the other, in the instance and
 warehouse the environment names (as a run launched by the daemon would), and prints one JSON line
@@ -16,9 +16,10 @@ import sys
 def main(argv: list[str]) -> int:
     import dagster as dg
 
+    from pipelines.app.sync import console_log_config
     from pipelines.definitions import defs
+    from pipelines.defs.keys import COMPANY_YEAR_ASSETS
     from pipelines.lib import settings
-    from pipelines.lib.sync import COMPANY_YEAR_ASSETS, console_log_config
 
     request = json.loads(argv[0])
     settings.prepare_environment(start_embedded=False)

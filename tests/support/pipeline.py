@@ -1,4 +1,4 @@
-"""Helpers the reliability and security suites share: isolated pipelines, content hashes, figures.
+"""Isolated pipelines, content hashes and measured figures (the reliability, security and extraction suites).
 
 - `Pipeline`: one sandbox with its own warehouse database and Dagster home; `active()` makes it the
   process environment, `sync()` runs `run_sync()` in it, `subprocess_env()` is the environment for
@@ -25,7 +25,8 @@ import psycopg2
 from psycopg2 import sql
 
 from pipelines.lib import settings, warehouse
-from tests.conftest import ARTIFACTS, make_env, temporary_env
+from pipelines.lib.settings import temporary_env
+from tests.support.env import ARTIFACTS, make_env
 
 FIGURES_FILE = ARTIFACTS / "reliability-figures.json"
 HASHED_SCHEMAS = ("nmbrs", "nmbrs_restricted", "erp", "marts")
@@ -99,7 +100,7 @@ class Pipeline:
             yield
 
     def sync(self, **kwargs):
-        from pipelines.lib.sync import run_sync
+        from pipelines.app.sync import run_sync
 
         with self.active():
             return run_sync(**kwargs)
@@ -129,16 +130,13 @@ class Pipeline:
         return env
 
 
-REPO = Path(__file__).resolve().parents[2]
-
-
 def load_partitions_in_parallel(pipeline: Pipeline, batches: list[dict], timeout: float = 900) -> list[dict]:
     """Start one child process per batch ({"keys": [...], "tags": {...}}) at the same time, each
     loading its company-year partitions as Dagster runs; the runs' outcomes, one dict per run."""
     children = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.reliability.run_partitions", json.dumps(batch)],
-            cwd=REPO,
+            [sys.executable, "-m", "tests.support.run_partitions", json.dumps(batch)],
+            cwd=settings.PROJECT_ROOT,
             env=pipeline.subprocess_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -1,4 +1,5 @@
-"""The automation settings, read from the environment once when the definitions load.
+"""The automation settings (PAYROLL_SENSOR_INTERVAL_SECONDS, the crons, the time zone, the pool size,
+the alert webhook, PAYROLL_AUTOMATION), read from the environment when the definitions load.
 
 Every value has a default that suits a small installation; a wrong value raises ConfigurationError
 naming the variable and the fix, so that `dagster definitions validate` and the CLI fail clearly.
@@ -10,15 +11,16 @@ import os
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dagster._utils.schedules import is_valid_cron_string
+from croniter import croniter
 
-from pipelines.lib.settings import ConfigurationError, env_int
+from pipelines.lib.settings import ConfigurationError, env_flag, env_int
 
 DEFAULT_SENSOR_INTERVAL_SECONDS = 300
 DEFAULT_DAILY_CRON = "0 6 * * *"
 DEFAULT_WEEKLY_CRON = "0 7 * * 1"
 DEFAULT_TIMEZONE = "Europe/Amsterdam"
 DEFAULT_POOL_SIZE = 2
+AUTOMATION_VARIABLE = "PAYROLL_AUTOMATION"
 # A payroll cycle (a month or four weeks) and a week of grace: the sensor loads a company-year when
 # Nmbrs has a new run, so a company synced longer ago than this has missed a payroll run.
 DEFAULT_STALE_AFTER_DAYS = 35
@@ -32,6 +34,7 @@ class AutomationSettings:
     timezone: str
     nmbrs_pool_size: int
     alert_webhook: str | None
+    enabled: bool  # PAYROLL_AUTOMATION: sensors and schedules start running (off: stopped until started)
     stale_after_days: int
 
     @classmethod
@@ -45,6 +48,7 @@ class AutomationSettings:
             timezone=_timezone("PAYROLL_TIMEZONE", DEFAULT_TIMEZONE),
             nmbrs_pool_size=env_int("PAYROLL_NMBRS_POOL_SIZE", DEFAULT_POOL_SIZE, minimum=1),
             alert_webhook=_webhook("PAYROLL_ALERT_WEBHOOK"),
+            enabled=env_flag(AUTOMATION_VARIABLE, default=True),
             stale_after_days=env_int("PAYROLL_STALE_AFTER_DAYS", DEFAULT_STALE_AFTER_DAYS, minimum=1),
         )
 
@@ -56,7 +60,8 @@ def _raw(name: str) -> str | None:
 
 def _cron(name: str, default: str) -> str:
     value = _raw(name) or default
-    if not is_valid_cron_string(value):
+    # Five fields, as Dagster schedules take them (no seconds field).
+    if len(value.split()) != 5 or not croniter.is_valid(value):
         raise ConfigurationError(
             f"{name}={value!r} is not a cron expression; use five fields, for example {default!r}"
         )

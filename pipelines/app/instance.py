@@ -1,0 +1,67 @@
+"""The Dagster instance as the repository's dagster.yaml configures it.
+
+dagster.yaml names the classes below, so that every process that opens the instance finds the same
+one with no variable of its own: the `payroll` commands, `payroll ui`, a `dagster dev` or `dg dev`
+started in the repository, the daemon, the code server and the run workers.
+- `WarehouseStorage`: runs, event log and schedules in the warehouse database. It resolves the
+  database the way every entry point does (`settings.prepare_environment()`: PAYROLL_DATABASE_URL,
+  else the embedded PostgreSQL, started if needed) and so also exports what the code location and
+  dbt read; the processes Dagster starts inherit it.
+- `StateFolderArtifacts`, `StateFolderComputeLogs`: Dagster's local files (step logs, the files of
+  the default IO manager) in the state folder's `dagster/`, never in the repository.
+"""
+
+from __future__ import annotations
+
+from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
+from dagster._core.storage.root import LocalArtifactStorage
+from dagster._serdes import ConfigurableClassData
+from dagster_postgres import DagsterPostgresStorage
+
+from pipelines.lib import settings
+
+
+def _dagster_files() -> str:
+    return str(settings.owner_only_dir(settings.state_dir() / "dagster"))
+
+
+class _FindsItsOwnSettings:
+    """dagster.yaml names the class and gives it no config: `found_values()` finds them, in
+    whichever process opens the instance."""
+
+    @classmethod
+    def config_type(cls) -> dict:
+        return {}
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: dict):
+        return cls(inst_data=inst_data, **cls.found_values())
+
+    @classmethod
+    def found_values(cls) -> dict[str, str]:
+        raise NotImplementedError
+
+
+class WarehouseStorage(_FindsItsOwnSettings, DagsterPostgresStorage):
+    """Dagster's storage in the warehouse database (schema `public`), whatever process opens it."""
+
+    @classmethod
+    def found_values(cls) -> dict[str, str]:
+        url = settings.prepare_environment()["PAYROLL_DATABASE_URL"]
+        return {"postgres_url": settings.sqlalchemy_url(url)}
+
+
+class StateFolderArtifacts(_FindsItsOwnSettings, LocalArtifactStorage):
+    """Dagster's local artifact folder: `<state folder>/dagster`."""
+
+    @classmethod
+    def found_values(cls) -> dict[str, str]:
+        return {"base_dir": _dagster_files()}
+
+
+class StateFolderComputeLogs(_FindsItsOwnSettings, LocalComputeLogManager):
+    """The captured stdout and stderr of every step: `<state folder>/dagster/storage`."""
+
+    @classmethod
+    def found_values(cls) -> dict[str, str]:
+        return {"base_dir": f"{_dagster_files()}/storage"}

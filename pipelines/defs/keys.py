@@ -1,0 +1,66 @@
+"""The names the definitions, the headless runs and the CLI share: asset keys, groups, pools, op and
+job names, run tags, source labels and the run statuses that count as unfinished.
+
+Every other module imports them from here, so that a key or a label is spelled once.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+# Groups and concurrency pools.
+NMBRS_GROUP = "nmbrs_raw"
+ERP_GROUP = "erp"
+NMBRS_POOL = "nmbrs_api"
+DBT_POOL = "dbt_build"
+
+
+def nmbrs_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["nmbrs", name])
+
+
+# The Nmbrs raw assets: the whole environment, and one company-year at a time.
+ENVIRONMENT = nmbrs_key("environment")
+COMPANIES = nmbrs_key("companies")
+EMPLOYEES = nmbrs_key("employees")
+PAYROLL_RUNS = nmbrs_key("payroll_runs")
+WAGE_COMPONENTS = nmbrs_key("wage_components")
+PAYSLIPS = nmbrs_key("payslips")
+SOURCE_COVERAGE = nmbrs_key("source_coverage")
+REFERENCE_ASSETS = (ENVIRONMENT, COMPANIES, EMPLOYEES)
+COMPANY_YEAR_ASSETS = (PAYROLL_RUNS, WAGE_COMPONENTS, PAYSLIPS, SOURCE_COVERAGE)
+
+# The ERP files and the mart the reconciliation check reads.
+CHART_OF_ACCOUNTS = dg.AssetKey(["erp", "chart_of_accounts"])
+GL_MOVEMENTS = dg.AssetKey(["erp", "gl_movements"])
+ERP_ASSETS = (CHART_OF_ACCOUNTS, GL_MOVEMENTS)
+RECONCILIATION_MART = dg.AssetKey(["payroll_gl_reconciliation"])
+
+# Ops and jobs.
+COMPANY_YEAR_OP = "nmbrs_company_year"
+COMPANY_YEAR_JOB = "nmbrs_company_year_sync"
+REFERENCE_JOB = "nmbrs_reference_refresh"
+REBUILD_JOB = "payroll_reconciliation_rebuild"
+
+# Dagster's own run tags for a partitioned run.
+PARTITION_TAG = "dagster/partition"
+COMPANY_TAG = "dagster/partition/company"
+YEAR_TAG = "dagster/partition/year"
+
+# Source labels written to the raw tables (`_source`, source_coverage, schema_drift.asset).
+SOAP_SOURCE = "soap"
+REST_SOURCE = "rest"
+SOAP_REPORT_SOURCE = "soap_period_report"
+REST_COMPONENTS_SOURCE = "rest_fixed+rest_variable"
+COMPLETE_COVERAGE = "complete"
+REST_ONLY_COVERAGE = "rest_only"
+COMPANY_YEAR_DRIFT = "nmbrs/company_year"
+
+# A run in one of these states holds (or will hold) its partition and its pool slots.
+UNFINISHED = (
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+)
