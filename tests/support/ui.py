@@ -51,14 +51,10 @@ def ensure_chromium() -> Path:
     return CHROMIUM
 
 
-def dismiss_welcome(page) -> None:
-    """A fresh instance greets with a newsletter dialog; skip it when it shows."""
-    skip = page.get_by_role("button", name="Skip")
-    try:
-        skip.wait_for(state="visible", timeout=5_000)
-    except Exception:  # noqa: BLE001 - the dialog only shows once per instance
-        return
-    skip.click()
+def skip_welcome_dialog(page) -> None:
+    """An instance greets with a newsletter dialog until someone skips it, and it may open seconds
+    after a page loads: Playwright skips it whenever it shows, before each action and assertion."""
+    page.add_locator_handler(page.get_by_role("button", name="Skip", exact=True), lambda skip: skip.click())
 
 
 @dataclass

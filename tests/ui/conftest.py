@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.env import ARTIFACTS
-from tests.support.ui import CHROMIUM_ARGS, RunningUi, ensure_chromium, start_ui, stop_ui
+from tests.support.ui import CHROMIUM_ARGS, RunningUi, ensure_chromium, skip_welcome_dialog, start_ui, stop_ui
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,7 @@ def page(chromium, dagster_ui, request):
             context = browser.new_context(viewport={"width": 1600, "height": 1000}, base_url=dagster_ui.url)
             context.set_default_timeout(60_000)
             page = context.new_page()
+            skip_welcome_dialog(page)
             yield page
             report = getattr(request.node, "report_call", None)
             if report is not None and report.failed:

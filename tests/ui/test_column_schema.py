@@ -12,7 +12,6 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.env import ARTIFACTS
-from tests.support.ui import dismiss_welcome
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +46,6 @@ def test_the_reconciliation_mart_page_lists_every_column_with_its_type_and_descr
     assert len(table_columns) >= 10 and all(comment for _, _, comment in table_columns)
 
     page.goto(f"/assets/{MART}")
-    dismiss_welcome(page)
     expect(page.get_by_text("Columns", exact=True).first).to_be_visible()
     schema = page.locator("table").filter(has=page.get_by_text("Column name", exact=True))
     rows = schema.locator("tbody tr")

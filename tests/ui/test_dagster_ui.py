@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.ui import dismiss_welcome, stop_ui
+from tests.support.ui import stop_ui
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +28,6 @@ RUN_SECONDS = 600
 
 def open_lineage(page: Page) -> None:
     page.goto("/asset-groups")
-    dismiss_welcome(page)
     expect(page.get_by_placeholder("Jump to")).to_be_visible()
 
 
@@ -47,7 +46,6 @@ def test_asset_graph_holds_the_pipeline_from_nmbrs_to_the_marts(page: Page):
 
     # One continuous graph: the reconciliation mart's upstream lineage reaches the Nmbrs API assets.
     page.goto("/assets/payroll_gl_reconciliation?view=lineage&lineageScope=upstream&lineageDepth=10")
-    dismiss_welcome(page)
     graph = page.locator("body")
     for text in (
         "nmbrs_raw",
@@ -62,7 +60,6 @@ def test_asset_graph_holds_the_pipeline_from_nmbrs_to_the_marts(page: Page):
 
 def test_materialize_from_the_ui_succeeds(page: Page, dagster_ui):
     page.goto("/assets/erp/chart_of_accounts")
-    dismiss_welcome(page)
     page.get_by_role("button", name="Materialize").first.click()
 
     toast = page.get_by_text(re.compile(r"Launched run [0-9a-f]{8}"))
