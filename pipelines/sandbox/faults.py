@@ -6,8 +6,11 @@
 
 Kinds: transport level `500`, `503`, `429` (Retry-After: `retry_after` s), `401` (REST invalid token),
 `truncate` (half the body, then the connection closes), `reset` (TCP reset, no response),
-`slow` (wait `seconds`, then answer); SOAP `fault` (Nmbrs fault `code`, default 9999);
-background tasks `task_error`, `task_unknown`, `task_slow` (`seconds`) for the task created by the call.
+`slow` (wait `seconds`, then answer); SOAP `fault` (Nmbrs fault `code`, default 9999), SOAP
+`extra_elements` (every complex element of the answer gains elements no WSDL of ours knows);
+background tasks `task_error`, `task_unknown`, `task_slow` (`seconds`) and `report_value` (the
+report's first amount is `value`, default `1e5`: outside the value grammar) for the task created by
+the call.
 """
 
 from __future__ import annotations
@@ -28,8 +31,12 @@ KINDS = (
     "task_error",
     "task_unknown",
     "task_slow",
+    "report_value",
+    "extra_elements",
 )
-TASK_KINDS = ("task_error", "task_unknown", "task_slow")
+TASK_KINDS = ("task_error", "task_unknown", "task_slow", "report_value")
+# Kinds the SOAP handler applies to its answer (no transport-level effect).
+ANSWER_KINDS = ("fault", "extra_elements", *TASK_KINDS)
 
 
 @dataclass
