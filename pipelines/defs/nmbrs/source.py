@@ -143,11 +143,12 @@ class NmbrsSession:
         load: Callable[[Iterator[ReportLine]], int],
         *,
         kind: str,
+        year: int | None = None,
         run_id: str | None = None,
     ) -> tuple[int, DriftRecorder]:
         """Stream a finished report into `load` (an atomic replace); a broken download is fetched
         and loaded again. Returns the rows loaded and the drift seen."""
-        return self.soap.load_report(task_id, load, kind=kind, run_id=run_id)
+        return self.soap.load_report(task_id, load, kind=kind, year=year, run_id=run_id)
 
     def rest_wage_components(self, company_id: int, year: int) -> Iterator[WageComponent]:
         return self.rest.wage_components(company_id, year)
