@@ -227,7 +227,7 @@ class NmbrsSoapClient:
             header = self._header(service, with_domain)
             proxy = self._services[service]
             self.calls += 1
-            return getattr(proxy, operation)(_soapheaders=[header], **arguments)
+            return _unwrapped(getattr(proxy, operation)(_soapheaders=[header], **arguments), operation)
         except zeep.exceptions.Error as exc:
             raise _zeep_error(name, exc) from None
         except _UnreadableAnswer as exc:
@@ -517,6 +517,15 @@ class NmbrsSoapClient:
             return None
         results[name] = "ok"
         return value
+
+
+def _unwrapped(result, operation: str):
+    """The <OperationResult>: zeep leaves the <OperationResponse> wrapper on when the response holds
+    anything beside the result (an element a newer Nmbrs added)."""
+    values = getattr(result, "__values__", None)
+    if isinstance(values, dict) and f"{operation}Result" in values:
+        return values[f"{operation}Result"]
+    return result
 
 
 def _items(result, name: str) -> list:
