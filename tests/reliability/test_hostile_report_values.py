@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
+import time
 
 import pytest
 
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.reliability
 YEAR = dt.date.today().year
 WAGE_REPORT = "soap:ReportService.Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background"
 PAYSLIP_REPORT = "soap:ReportService.Reports_GetPayslipByRunCompany_v2_Background"
+LABELS = {WAGE_REPORT: "wage-component report", PAYSLIP_REPORT: "payslip report"}
 HOSTILE = [
     (WAGE_REPORT, "1e5", "the wage-component report: <ComponentValue> value '1e5' is not an amount"),
     (WAGE_REPORT, "１２３", "the wage-component report: <ComponentValue> value '１２３' is not an amount"),
@@ -35,13 +37,14 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize(
-    ("report", "value", "message"), HOSTILE, ids=[f"{r.split('_')[-2]}-{v}" for r, v, _ in HOSTILE]
+    ("report", "value", "message"), HOSTILE, ids=[f"{LABELS[r]} {v}" for r, v, _ in HOSTILE]
 )
 def test_a_value_outside_the_grammar_fails_the_sync_clearly_and_keeps_every_row(
     reference, report, value, message
 ):
     pipeline, sandbox = reference.pipeline, reference.sandbox
     rule = sandbox.state.faults.inject(report, "report_value", times=None, value=value)
+    started = time.monotonic()
     try:
         result = subprocess.run(
             [PAYROLL, "sync", "--company", "103", "--full-refresh", "--no-dbt"],
@@ -53,6 +56,7 @@ def test_a_value_outside_the_grammar_fails_the_sync_clearly_and_keeps_every_row(
         )
     finally:
         sandbox.state.faults.clear()
+    seconds = time.monotonic() - started
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-3000:]
     failed = [line for line in result.stderr.splitlines() if line.startswith("FAILED ")]
@@ -67,5 +71,5 @@ def test_a_value_outside_the_grammar_fails_the_sync_clearly_and_keeps_every_row(
     assert differing(raw_only(pipeline.hashes()), raw_only(reference.hashes)) == []
     record_figure(
         "16_8_report_value_grammar",
-        **{f"{report.split('_')[-2]} {value}": "refused, exit 1, rows kept"},
+        **{f"{LABELS[report]} {value}": f"exit 1, 2 partitions refused, rows kept, {seconds:.0f} s"},
     )
