@@ -80,6 +80,8 @@ FINAL_STATUSES = {"Success", "Error", "Unknown"}
 ALLOWED_BUT_NO_DATA = {2003, 2004, 2006, 2009, 2019, 2020, 2021, 2046}
 
 logging.getLogger("zeep.transports").setLevel(logging.INFO)  # DEBUG would log envelopes (with the token)
+# A value zeep cannot convert (a malformed date, say) is logged with its text: it may be a birth date.
+logging.getLogger("zeep.xsd.types.simple").setLevel(logging.CRITICAL)
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
