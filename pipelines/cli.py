@@ -13,6 +13,8 @@ import sys
 import click
 
 from pipelines import commands
+from pipelines.lib.diskfull import disk_full_message
+from pipelines.lib.logs import configure_logging
 from pipelines.lib.settings import ConfigurationError
 
 
@@ -23,6 +25,12 @@ class PayrollGroup(click.Group):
         except ConfigurationError as exc:
             click.secho(f"Configuration error: {exc}", fg="red", err=True)
             sys.exit(2)
+        except OSError as exc:
+            full = disk_full_message(exc)
+            if full is None:
+                raise
+            click.secho(full, fg="red", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=PayrollGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +41,7 @@ def main() -> None:
     With no settings, commands use an embedded PostgreSQL in .payroll/ and the local Nmbrs sandbox.
     Configure a real setup with PAYROLL_DATABASE_URL and the NMBRS_* variables (see README.md).
     """
+    configure_logging()
 
 
 def _register_commands() -> None:

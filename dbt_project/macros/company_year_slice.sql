@@ -18,3 +18,18 @@
 {% macro slice_materialization() %}
     {{ return('incremental' if company_year_slice() is not none else 'table') }}
 {% endmacro %}
+
+{#- For marts keyed by calendar year (company_id, year = calendar year) that read fct_payroll_lines:
+    in a slice run, the `and ...` condition that keeps the calendar years the company's payroll year
+    touches (a four-weekly period 13 can end in the next January); nothing in a full build. -#}
+{% macro calendar_years_of_slice_condition() %}
+    {%- set slice = company_year_slice() -%}
+    {%- if slice is not none and is_incremental() -%}
+        and company_id = {{ slice.company_id }}
+        and calendar_year in (
+            select calendar_year from {{ ref('fct_payroll_lines') }}
+            where company_id = {{ slice.company_id }} and year = {{ slice.year }}
+            union select {{ slice.year }}
+        )
+    {%- endif -%}
+{% endmacro %}

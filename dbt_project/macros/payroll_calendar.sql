@@ -19,3 +19,17 @@
             then {{ iso_week1_monday(year ~ ' + 1') }} - 1
     end
 {%- endmacro %}
+
+{#- How a payroll period is named wherever a period (not a calendar month) is meant: a monthly period
+    is its month (`2026-11`); a four-weekly one is `2026 P12 (4-wk)`; any other period type
+    `2026 P02 (Month6)`. Period numbers are two digits, so labels sort in period order. -#}
+{% macro period_label(period_type, year, period) -%}
+    case
+        when {{ period_type }} = 'Month'
+            then {{ year }}::text || '-' || lpad({{ period }}::text, 2, '0')
+        when {{ period_type }} = 'Week4'
+            then {{ year }}::text || ' P' || lpad({{ period }}::text, 2, '0') || ' (4-wk)'
+        else {{ year }}::text || ' P' || lpad({{ period }}::text, 2, '0')
+            || ' (' || coalesce({{ period_type }}, 'unknown period type') || ')'
+    end
+{%- endmacro %}

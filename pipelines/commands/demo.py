@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from pipelines.lib import demo, demo_summary, settings
+from pipelines.lib.logs import open_log
 from pipelines.lib.nmbrs.config import NmbrsSettings
 
 
@@ -47,7 +48,7 @@ def command() -> None:
     click.echo("[2/4] Nmbrs sandbox and REST connection")
     with demo.demo_sandbox(echo=lambda line: click.echo(f"      {line}")):
         demo.ensure_sandbox_connection(nmbrs, echo=lambda line: click.echo(f"      {line}"))
-        log_path = settings.state_dir() / "logs" / "demo.log"
+        log_path = settings.logs_dir() / "demo.log"
         click.echo(
             "[3/4] sync: Nmbrs reference data, one run per company-year, then the ERP files and dbt build"
         )
@@ -80,9 +81,8 @@ def command() -> None:
 @contextlib.contextmanager
 def _output_to(path: Path) -> Iterator[None]:
     """Send what the libraries print (dbt's log lines, Dagster's console log) to a file, not the terminal."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     with (
-        path.open("w", encoding="utf-8") as log,
+        open_log(path) as log,
         contextlib.redirect_stdout(log),
         contextlib.redirect_stderr(log),
     ):
@@ -96,7 +96,7 @@ def _next_steps(database_url: str) -> None:
     program = _program()
     steps = [
         ("ui", "the Dagster UI: asset graph, runs, checks"),
-        ("export --format xlsx --out export/", "data-table files for pivot tables + a chart"),
+        ("export --format xlsx --out export/", "a workbook for pivot tables (summary, work list) + a chart"),
         ("mapping check", "is every wage component mapped?"),
         ("db url", "the database URL for psql or a BI tool"),
         ("db stop", "stop the embedded PostgreSQL (make stop)"),

@@ -1,4 +1,4 @@
-"""`payroll export`: the marts as flat files for pivot tables, plus the company-costs chart."""
+"""`payroll export`: the marts as flat files or one workbook for pivot tables, plus the company-costs chart."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 import psycopg2
 
 from pipelines.lib import export, settings
+from pipelines.lib.spreadsheet import CSV_DIALECTS
 
 
 @click.command(name="export")
@@ -30,13 +31,29 @@ from pipelines.lib import export, settings
     "--company", "companies", type=int, multiple=True, help="Only this Nmbrs company id (repeatable)."
 )
 @click.option("--year", type=int, help="Only this calendar year (of the month the payroll is booked in).")
-def command(file_format: str, out_dir: Path, companies: tuple[int, ...], year: int | None) -> None:
-    """Export the marts as "data table" files for pivot tables, and a PNG of company costs per month.
+@click.option(
+    "--csv-dialect",
+    type=click.Choice(list(CSV_DIALECTS)),
+    default="standard",
+    show_default=True,
+    help="CSV only. "
+    + "; ".join(f"{dialect.name}: {dialect.help}" for dialect in CSV_DIALECTS.values())
+    + ".",
+)
+def command(
+    file_format: str, out_dir: Path, companies: tuple[int, ...], year: int | None, csv_dialect: str
+) -> None:
+    """Export the marts for pivot tables, and a PNG of company costs per month.
 
-    Writes payroll_data_table (one row per company, month, GL account and wage component, every
-    label spelled out), payroll_company_costs_monthly, payroll_gl_reconciliation and
-    payroll_company_costs.png. Amounts are exact decimals; `amount` is signed as booked (debit positive).
+    Tables: payroll_data_table (one row per company, month, GL account and wage component, every
+    label spelled out), payroll_company_costs_monthly (P&L), payroll_balance_sheet_postings_monthly
+    (BS), payroll_gl_reconciliation and payroll_reconciliation_work_list (open differences, largest
+    first). CSV and Parquet write a file per table; XLSX writes payroll_export.xlsx with a Summary
+    sheet and a sheet (an Excel Table) per table. Amounts are exact decimals; `amount` is signed as
+    booked (debit positive). Text that a spreadsheet would run as a formula is written as text.
     """
+    if csv_dialect != "standard" and file_format != "csv":
+        raise click.UsageError(f"--csv-dialect {csv_dialect} applies to --format csv only")
     url = settings.database_url()
     try:
         conn = psycopg2.connect(url, connect_timeout=10, application_name="payroll export")
@@ -47,7 +64,9 @@ def command(file_format: str, out_dir: Path, companies: tuple[int, ...], year: i
         ) from exc
     try:
         with conn:
-            written = export.export(conn, out_dir, file_format, export.Filters(companies, year))
+            written = export.export(
+                conn, out_dir, file_format, export.Filters(companies, year), CSV_DIALECTS[csv_dialect]
+            )
     except export.ExportError as exc:
         raise click.ClickException(f"export failed: {exc}") from exc
     finally:
@@ -56,7 +75,8 @@ def command(file_format: str, out_dir: Path, companies: tuple[int, ...], year: i
     for exported in written:
         totals = ", ".join(f"{name} {value:,.2f}" for name, value in exported.totals.items())
         if exported.rows is None:
-            detail = "chart of company costs (P&L) per month per company"
+            detail = exported.detail
         else:
             detail = f"{exported.rows} rows" + (f"; totals: {totals}" if totals else "")
-        click.echo(f"    {exported.path.name:<40} {detail}")
+        name = f"  sheet {exported.sheet}" if exported.sheet else exported.path.name
+        click.echo(f"    {name:<40} {detail}")

@@ -57,9 +57,20 @@ def _summary(result) -> list[str]:
     is_flag=True,
     help="Fetch every report again, even for company-years whose runs did not change.",
 )
+@click.option(
+    "--allow-erp-shrink",
+    is_flag=True,
+    help="Load ERP files even if they empty the ERP side or remove more rows than they keep "
+    "(same as PAYROLL_ERP_ALLOW_SHRINK=true).",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Show the full error (traceback) of failed steps.")
 def command(
-    since: int | None, companies: tuple[int, ...], no_dbt: bool, full_refresh: bool, verbose: bool
+    since: int | None,
+    companies: tuple[int, ...],
+    no_dbt: bool,
+    full_refresh: bool,
+    allow_erp_shrink: bool,
+    verbose: bool,
 ) -> None:
     """Run the whole pipeline once, headless: Nmbrs raw tables, then the ERP files and dbt build.
 
@@ -70,6 +81,8 @@ def command(
     if since is not None:
         # Read by the year partitions when the definitions are first imported (below).
         os.environ["PAYROLL_START_YEAR"] = str(since)
+    if allow_erp_shrink:
+        os.environ["PAYROLL_ERP_ALLOW_SHRINK"] = "true"  # read by the ERP assets (settings.erp_allow_shrink)
     from pipelines.lib.sync import run_sync
 
     with demo.demo_sandbox_if_needed(echo=click.echo):

@@ -1,7 +1,9 @@
 """What the warehouse holds after a sync, in a few lines: the end of `payroll demo`.
 
-Read from the raw tables and the marts: companies, periods and employees loaded; wage components
-mapped, hidden and unmapped; reconciliation status counts with every difference listed.
+Read from the raw tables and the marts: companies, periods and employees loaded (periods named by
+the marts' period_label: `2026-11` for a month, `2026 P12 (4-wk)` for a four-weekly period); wage
+components mapped, hidden and unmapped per company; reconciliation status counts with every
+difference listed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from decimal import Decimal
 from pipelines.lib import warehouse
 
 RECONCILIATION_STATUSES = ("matched", "difference", "missing_in_erp", "missing_in_payroll")
+MAPPING_STATUSES = ("mapped", "hidden", "unmapped")
+HIDDEN_MEANS = "hidden = left out of the GL on purpose, such as the gross and net pay totals"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,9 @@ class Difference:
 class DemoSummary:
     companies: list[CompanyLoad] = field(default_factory=list)
     wage_components: dict[str, int] = field(default_factory=dict)  # mapping status -> company x code count
+    wage_components_by_company: dict[int, dict[str, int]] = field(
+        default_factory=dict
+    )  # company -> status -> codes
     component_codes: int = 0
     reconciliation: dict[str, int] = field(default_factory=dict)
     differences: list[Difference] = field(default_factory=list)
@@ -70,11 +77,12 @@ def collect(database_url: str) -> DemoSummary:
     conn = warehouse.connect(database_url)
     try:
         with conn.cursor() as cur:
-            if _exists(cur, "nmbrs.companies"):
-                summary.companies = _companies(cur)
             summary.marts_built = all(
-                _exists(cur, f"marts.{name}") for name in ("dim_wage_components", "payroll_gl_reconciliation")
+                _exists(cur, f"marts.{name}")
+                for name in ("dim_wage_components", "payroll_gl_reconciliation", "fct_payroll_lines")
             )
+            if _exists(cur, "nmbrs.companies"):
+                summary.companies = _companies(cur, summary.marts_built)
             if summary.marts_built:
                 _wage_components(cur, summary)
                 _reconciliation(cur, summary)
@@ -83,36 +91,37 @@ def collect(database_url: str) -> DemoSummary:
     return summary
 
 
-def _companies(cur) -> list[CompanyLoad]:
+def _companies(cur, marts_built: bool) -> list[CompanyLoad]:
+    """Loads per company; the first and last period by the marts' label (before the marts are
+    built, as `<year> P<period>`)."""
+    labels = (
+        "select distinct company_id, year * 100 + period as year_period, period_label from marts.fct_payroll_lines"
+        if marts_built
+        else "select distinct company_id, year * 100 + period as year_period, "
+        "year || ' P' || lpad(period::text, 2, '0') as period_label from nmbrs.wage_components"
+    )
     cur.execute(
-        """
+        f"""
         with periods as (
             select company_id, count(distinct (year, period)) as periods,
                    min(year * 100 + period) as first_period, max(year * 100 + period) as last_period
             from nmbrs.wage_components group by company_id
         ),
-        employees as (select company_id, count(*) as employees from nmbrs.employees group by company_id)
+        employees as (select company_id, count(*) as employees from nmbrs.employees group by company_id),
+        labels as ({labels})
         select c.company_id, c.name, c.period_type, coalesce(e.employees, 0), coalesce(p.periods, 0),
-               p.first_period, p.last_period
+               first_label.period_label, last_label.period_label
         from nmbrs.companies as c
         left join periods as p on p.company_id = c.company_id
         left join employees as e on e.company_id = c.company_id
+        left join labels as first_label
+            on first_label.company_id = c.company_id and first_label.year_period = p.first_period
+        left join labels as last_label
+            on last_label.company_id = c.company_id and last_label.year_period = p.last_period
         order by c.company_id
-        """
+        """  # noqa: S608 - `labels` is one of two fixed queries
     )
-    return [
-        CompanyLoad(
-            row[0], row[1], row[2] or "", row[3], row[4], _period_label(row[5]), _period_label(row[6])
-        )
-        for row in cur.fetchall()
-    ]
-
-
-def _period_label(year_period: int | None) -> str | None:
-    if year_period is None:
-        return None
-    year, period = divmod(year_period, 100)
-    return f"{year}-{period:02d}"
+    return [CompanyLoad(row[0], row[1], row[2] or "", *row[3:]) for row in cur.fetchall()]
 
 
 def _wage_components(cur, summary: DemoSummary) -> None:
@@ -120,6 +129,11 @@ def _wage_components(cur, summary: DemoSummary) -> None:
     summary.wage_components = {status: count for status, count in cur.fetchall()}
     cur.execute("select count(distinct wage_component_code) from marts.dim_wage_components")
     summary.component_codes = cur.fetchone()[0]
+    cur.execute(
+        "select company_id, mapping_status, count(*) from marts.dim_wage_components group by 1, 2 order by 1"
+    )
+    for company_id, status, count in cur.fetchall():
+        summary.wage_components_by_company.setdefault(company_id, {})[status] = count
 
 
 def _reconciliation(cur, summary: DemoSummary) -> None:
@@ -152,12 +166,7 @@ def render(summary: DemoSummary) -> Iterator[str]:
     if not summary.marts_built:
         yield "The marts are not built yet: see the failed step above, fix it and run `payroll demo` again."
         return
-    counts = summary.wage_components
-    yield (
-        f"Wage components: {summary.component_codes} codes; per company {counts.get('mapped', 0)} mapped, "
-        f"{counts.get('hidden', 0)} hidden, {counts.get('unmapped', 0)} unmapped"
-        + (" (run `payroll mapping check`)" if counts.get("unmapped") else "")
-    )
+    yield from _wage_component_lines(summary)
     total = sum(summary.reconciliation.values())
     parts = ", ".join(
         f"{summary.reconciliation.get(status, 0)} {status}" for status in RECONCILIATION_STATUSES
@@ -165,6 +174,18 @@ def render(summary: DemoSummary) -> Iterator[str]:
     yield f"Reconciliation with the ERP ({total} company x month x account rows): {parts}"
     if summary.differences:
         yield from _difference_table(summary.differences)
+
+
+def _wage_component_lines(summary: DemoSummary) -> Iterator[str]:
+    names = {company.company_id: company.name for company in summary.companies}
+    unmapped = summary.wage_components.get("unmapped", 0)
+    yield (
+        f"Wage components: {summary.component_codes} codes in all; per company ({HIDDEN_MEANS})"
+        + (": run `payroll mapping check` for the unmapped ones" if unmapped else ":")
+    )
+    for company_id, counts in sorted(summary.wage_components_by_company.items()):
+        parts = ", ".join(f"{counts.get(status, 0)} {status}" for status in MAPPING_STATUSES)
+        yield f"  {company_id}  {names.get(company_id, '')}: {parts}"
 
 
 def _difference_table(differences: list[Difference]) -> Iterator[str]:

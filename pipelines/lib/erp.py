@@ -1,33 +1,50 @@
 """The ERP import: read and validate the chart of accounts and GL movements CSV files.
 
-Files (in PAYROLL_ERP_DIR, default the sandbox's demo files):
+Files (in PAYROLL_ERP_DIR, default the sandbox's demo files), the format in docs/erp-import.md:
 - `chart_of_accounts.csv`: account, name, statement (PL | BS);
-- `gl_movements.csv`: entity, account, year, month, amount (debit positive, a dot as decimal separator).
+- `gl_movements.csv`: entity, account, year, month, amount (debit positive).
 
-Every problem raises ErpFileError naming the file, line and column, and the fix. A file is read and
-checked completely before anything is written, so a bad file never replaces good rows.
+UTF-8, comma-separated, a header line with exactly these columns. Amounts follow one grammar
+(`AMOUNT_GRAMMAR`): an optional sign, ASCII digits, and optionally a dot with one or two decimals;
+at most 16 digits before the dot, so that every amount fits numeric(18,2).
+
+Every problem raises ErpFileError naming the file, line and column, and the fix. The movements are
+read as a stream (`iter_gl_movements`), validated row by row while the load's COPY consumes them,
+so a bad row anywhere rolls the whole load back and a bad file never replaces good rows.
+`ReplacementGuard` refuses a load that would empty the ERP side or remove more rows than it keeps.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
 
 CHART_FILE = "chart_of_accounts.csv"
 MOVEMENTS_FILE = "gl_movements.csv"
 CHART_COLUMNS = ("account", "name", "statement")
 MOVEMENT_COLUMNS = ("entity", "account", "year", "month", "amount")
 STATEMENTS = ("PL", "BS")
-T = TypeVar("T")
+AMOUNT_GRAMMAR = (
+    "an optional sign (+ or -), the digits 0-9, and optionally a dot with 1 or 2 decimals, e.g. -1234.56"
+)
+MAX_INTEGER_DIGITS = 16  # numeric(18,2): 18 digits, 2 of them decimals
+ALLOW_SHRINK_FIX = "run `payroll sync --allow-erp-shrink` or set PAYROLL_ERP_ALLOW_SHRINK=true"
+_NUMBER = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]+))?", re.ASCII)
+_WHOLE_NUMBER = re.compile(r"[0-9]+", re.ASCII)
+_CURRENCY = re.compile(r"[€$£]|\bEUR\b", re.IGNORECASE)
 
 
 class ErpFileError(ValueError):
     """An ERP file is missing or has a bad header or row; the message names file, line, column and fix."""
+
+
+class ErpShrinkRefused(ErpFileError):
+    """A load would empty the ERP side or remove more rows than it keeps, and was not confirmed."""
 
 
 @dataclass(frozen=True)
@@ -109,22 +126,100 @@ def read_chart_of_accounts(path: Path) -> list[Account]:
 
 
 def read_gl_movements(path: Path) -> list[Movement]:
-    movements: list[Movement] = []
+    return list(iter_gl_movements(path))
+
+
+def iter_gl_movements(path: Path) -> Iterator[Movement]:
+    """The movements of `path`, validated one row at a time (memory does not grow with the file)."""
     for line, row in _rows(path, MOVEMENT_COLUMNS):
         cell = _Cell(path, line)
-        year = cell.parse(row, "year", int, "a four-digit year such as 2025")
+        year = cell.parse(row, "year", _whole_number, "a four-digit year such as 2025")
         if not 1900 <= year <= 2999:
             raise cell.error("year", f"year {year} is out of range", "use a four-digit year such as 2025")
-        month = cell.parse(row, "month", int, "a month number 1 to 12")
+        month = cell.parse(row, "month", _whole_number, "a month number 1 to 12")
         if not 1 <= month <= 12:
             raise cell.error("month", f"month {month} is not a month number", "use 1 to 12")
-        amount = cell.parse(row, "amount", Decimal, "a number with a dot as decimal separator, e.g. -1234.56")
-        if not amount.is_finite():
-            raise cell.error(
-                "amount", f"{row['amount']!r} is not a finite amount", "write the amount in euro"
+        yield Movement(
+            cell.text(row, "entity"), cell.text(row, "account"), year, month, cell.amount(row, "amount")
+        )
+
+
+def _whole_number(raw: str) -> int:
+    if not _WHOLE_NUMBER.fullmatch(raw):
+        raise ValueError(raw)
+    return int(raw)
+
+
+def amount_problem(raw: str) -> tuple[str, str] | None:
+    """None when `raw` follows the amount grammar, else (what is wrong, how to fix it)."""
+    match = _NUMBER.fullmatch(raw)
+    if match is None:
+        if _CURRENCY.search(raw):
+            return (
+                f"{raw!r} holds a currency sign",
+                f"write the amount in euro without a sign: {AMOUNT_GRAMMAR}",
             )
-        movements.append(Movement(cell.text(row, "entity"), cell.text(row, "account"), year, month, amount))
-    return movements
+        if re.fullmatch(r"[+-]?[0-9]+,[0-9]{1,2}", raw, re.ASCII):
+            return (
+                f"{raw!r} is not a number with a dot as decimal separator (it has a decimal comma)",
+                f"write {raw.replace(',', '.')}: {AMOUNT_GRAMMAR}",
+            )
+        if re.fullmatch(r"[+-]?[0-9]{1,3}(\.[0-9]{3})+,[0-9]{1,2}", raw, re.ASCII):
+            return (
+                f"{raw!r} is in Dutch notation (a dot between thousands, a decimal comma)",
+                f"write {raw.replace('.', '').replace(',', '.')}: {AMOUNT_GRAMMAR}",
+            )
+        if re.fullmatch(r"[+-]?[0-9.]+[eE][+-]?[0-9]+", raw, re.ASCII):
+            return f"{raw!r} is in exponent notation", f"write every digit: {AMOUNT_GRAMMAR}"
+        return f"{raw!r} is not a number in the amount format", f"write {AMOUNT_GRAMMAR}"
+    integer, decimals = match.group(2), match.group(3) or ""
+    if len(decimals) == 3:
+        return (
+            f"{raw!r} has 3 decimals; amounts have at most 2 (cents), and a dot before 3 digits is often a "
+            f"thousands separator ({raw} may mean {raw.replace('.', '')}), so it is not guessed",
+            "export amounts with a dot as decimal separator, no thousands separators, rounded to cents",
+        )
+    if len(decimals) > 2:
+        return (
+            f"{raw!r} has {len(decimals)} decimals; amounts have at most 2 (cents)",
+            "export amounts rounded to cents",
+        )
+    if len(integer.lstrip("0")) > MAX_INTEGER_DIGITS:
+        return (
+            f"{raw!r} is outside numeric(18,2): at most {MAX_INTEGER_DIGITS} digits before the dot",
+            "check the amount in the ERP export; amounts are in euro with at most 2 decimals",
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class ReplacementGuard:
+    """Refuses replacing an ERP table by a file (or by nothing) that would empty it or remove more
+    rows than it keeps, unless `allowed` (the user confirmed with --allow-erp-shrink)."""
+
+    table: str
+    source: Path | None
+    allowed: bool
+
+    def check(self, previous: int, loaded: int) -> None:
+        if self.allowed:
+            return
+        what = self.source.name if self.source else "no ERP file (PAYROLL_ERP_DIR is not set)"
+        if loaded == 0 and self.source is not None:
+            problem = f"{what} has a header but no rows: loading it would leave {self.table} empty"
+        elif loaded == 0 and previous > 0:
+            problem = f"{what}: loading would empty {self.table}"
+        elif previous - loaded > loaded:
+            problem = (
+                f"{what} has {loaded} rows where {self.table} holds {previous}: loading it would remove "
+                f"{previous - loaded} rows, more than it keeps"
+            )
+        else:
+            return
+        raise ErpShrinkRefused(
+            f"{problem}. Nothing was changed: {self.table} keeps its {previous} rows. Fix: check the ERP "
+            f"export; if the smaller file is right, {ALLOW_SHRINK_FIX}"
+        )
 
 
 def _rows(path: Path, expected: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
@@ -134,23 +229,64 @@ def _rows(path: Path, expected: tuple[str, ...]) -> Iterator[tuple[int, dict[str
             f"{path}: file not found. Fix: export it from the ERP into PAYROLL_ERP_DIR with the columns "
             f"{', '.join(expected)}"
         )
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = [name.strip().lower() for name in next(reader, [])]
-        _check_header(path, header, expected)
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise ErpFileError(
-                    f"{path.name}, line {line}: {len(row)} fields where the header has {len(header)}. "
-                    "Fix: quote values that contain commas and give every row all columns"
-                )
-            yield line, dict(zip(header, row, strict=True))
+    with path.open("rb") as handle:
+        reader = csv.reader(_utf8_lines(path, handle))
+        try:
+            header = [name.strip().lower() for name in next(reader, [])]
+            _check_header(path, header, expected)
+            for row in reader:
+                line = reader.line_num
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != len(header):
+                    raise ErpFileError(f"{path.name}, line {line}: {_field_count_problem(row, header)}")
+                yield line, dict(zip(header, row, strict=True))
+        except csv.Error as exc:
+            raise ErpFileError(
+                f"{path.name}, line {reader.line_num}: not a readable CSV line ({exc}). Fix: export the file "
+                "again as comma-separated UTF-8 text"
+            ) from None
+
+
+def _utf8_lines(path: Path, handle: Iterable[bytes]) -> Iterator[str]:
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            byte = raw[exc.start : exc.start + 1].hex()
+            raise ErpFileError(
+                f"{path.name}, line {number}: not UTF-8 (byte 0x{byte} at character {exc.start + 1}; the file "
+                "looks like Windows-1252/ANSI). Fix: save it as UTF-8 (in Excel: 'CSV UTF-8 (comma delimited)')"
+            ) from None
+
+
+def _field_count_problem(row: list[str], header: list[str]) -> str:
+    problem = f"{len(row)} fields where the header has {len(header)}"
+    if len(row) == len(header) + 1 and "amount" in header:
+        at = header.index("amount")
+        whole, cents = row[at].strip(), row[at + 1].strip()
+        if re.fullmatch(r"[+-]?[0-9]+", whole, re.ASCII) and re.fullmatch(r"[0-9]{1,2}", cents, re.ASCII):
+            return (
+                f"{problem}: the amount {whole},{cents} has a decimal comma, which splits it in two. "
+                f"Fix: write {whole}.{cents} ({AMOUNT_GRAMMAR})"
+            )
+    return f"{problem}. Fix: quote values that contain commas and give every row all columns"
 
 
 def _check_header(path: Path, header: list[str], expected: tuple[str, ...]) -> None:
+    if not any(header):
+        raise ErpFileError(
+            f"{path.name}, line 1: the file is empty. Fix: export it with the header line "
+            f"{','.join(expected)} and one row per line"
+        )
+    if len(header) == 1 and len(expected) > 1:
+        for separator, name in ((";", "semicolons"), ("\t", "tabs")):
+            if separator in header[0]:
+                raise ErpFileError(
+                    f"{path.name}, line 1: the columns are separated by {name}, not commas. Fix: export "
+                    "with a comma as separator and a dot as decimal separator (in Excel: "
+                    "'CSV UTF-8 (comma delimited)')"
+                )
     for index, name in enumerate(header, start=1):
         if name not in expected:
             raise ErpFileError(
@@ -184,9 +320,16 @@ class _Cell:
             raise self.error(column, "empty value", f"fill in the {column}")
         return value
 
-    def parse(self, row: dict[str, str], column: str, parse: Callable[[str], T], expected: str) -> T:
+    def parse(self, row: dict[str, str], column: str, parse: Callable[[str], int], expected: str) -> int:
         raw = self.text(row, column)
         try:
             return parse(raw)
-        except (ValueError, InvalidOperation):
+        except ValueError:
             raise self.error(column, f"{raw!r} is not {expected}", f"write {expected}") from None
+
+    def amount(self, row: dict[str, str], column: str) -> Decimal:
+        raw = self.text(row, column)
+        problem = amount_problem(raw)
+        if problem is not None:
+            raise self.error(column, *problem)
+        return Decimal(raw)

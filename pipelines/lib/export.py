@@ -1,15 +1,18 @@
-"""Flat "data table" exports of the marts for spreadsheets and notebooks, and the company-costs chart.
+"""`payroll export`: the marts as flat "data table" files for spreadsheets and notebooks, and the chart.
 
-Amounts stay exact all the way: numeric → Decimal → a plain decimal in CSV, a numeric cell with a
-number format in XLSX, decimal128 in Parquet. Files are written to a temporary folder first and
-moved into place at the end, so a failed export leaves the previous files as they were.
+The tables are read from the marts as they are (the pivot data table is the mart
+payroll_data_table). CSV and Parquet give one file per table; XLSX gives one workbook with a summary
+sheet, the reconciliation work list (open differences, largest first) and a sheet per table. Amounts
+stay exact all the way: numeric → Decimal → a decimal in CSV, a numeric cell in XLSX, decimal128 in
+Parquet (spreadsheet rules in pipelines/lib/spreadsheet.py). Files are written to a temporary folder
+first and moved into place at the end, so a failed export leaves the previous files as they were.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
+import re
 import shutil
 import tempfile
 from collections import defaultdict
@@ -20,12 +23,16 @@ from pathlib import Path
 
 from psycopg2 import sql
 
+from pipelines.lib.spreadsheet import CSV_DIALECTS, Column, CsvDialect, Sheet, write_csv, write_workbook
+
 FORMATS = ("csv", "xlsx", "parquet")
 CHART_FILE = "payroll_company_costs.png"
+WORKBOOK_FILE = "payroll_export.xlsx"
 REQUIRED_MARTS = (
-    "marts.fct_payroll_lines",
+    "marts.payroll_data_table",
     "marts.dim_companies",
     "marts.payroll_company_costs_monthly",
+    "marts.payroll_balance_sheet_postings_monthly",
     "marts.payroll_gl_reconciliation",
 )
 MIN_SCALE = 2  # money: at least cents, more if the data has more
@@ -40,136 +47,134 @@ class ExportError(RuntimeError):
 
 @dataclass(frozen=True)
 class ExportQuery:
-    name: str  # file stem and sheet title
-    title: str
+    name: str  # file stem and Excel Table name
+    title: str  # sheet title
     sql: str  # a SELECT with `{filters}` where company and year filters go
-    company_column: str
-    year_column: str
+    amount_columns: tuple[str, ...]  # totals printed by the command
+    alias: str = ""  # the table alias that qualifies company_id and year in the filters
 
 
 DATA_TABLE = ExportQuery(
     name="payroll_data_table",
-    title="Payroll data table",
+    title="Data table",
     sql="""
-select
-    lines.company_id,
-    companies.company_name,
-    companies.erp_entity,
-    companies.period_type,
-    lines.calendar_year as year,
-    lines.calendar_month as month,
-    make_date(lines.calendar_year, lines.calendar_month, 1) as month_start,
-    string_agg(distinct lines.year::text || '-' || lpad(lines.period::text, 2, '0'), ', ') as payroll_periods,
-    lines.statement,
-    lines.gl_account,
-    max(lines.gl_account_name) as gl_account_name,
-    lines.wage_component_code,
-    max(lines.wage_component_description) as wage_component_description,
-    lines.mapping_scope,
-    lines.sign,
-    string_agg(distinct lines.coverage, ', ') as coverage,
-    count(distinct lines.employee_id) as employee_count,
-    sum(lines.amount) as nmbrs_amount,
-    sum(lines.signed_amount) as amount
-from marts.fct_payroll_lines as lines
-left join marts.dim_companies as companies on companies.company_id = lines.company_id
-where not lines.is_hidden {filters}
-group by
-    lines.company_id, companies.company_name, companies.erp_entity, companies.period_type,
-    lines.calendar_year, lines.calendar_month, lines.statement, lines.gl_account,
-    lines.wage_component_code, lines.mapping_scope, lines.sign
-order by lines.company_id, year, month, lines.statement desc, lines.gl_account, lines.wage_component_code
+select * from marts.payroll_data_table
+where true {filters}
+order by company_id, year, month, statement desc, gl_account, wage_component_code
 """,
-    company_column="lines.company_id",
-    year_column="lines.calendar_year",
+    amount_columns=("nmbrs_amount", "amount"),
 )
+
+_MONTHLY_POSTINGS = """
+select
+    company_id, company_name, erp_entity, period_type, year, month, month_start, payroll_periods,
+    statement, gl_account, gl_account_name, employee_count, amount
+from marts.{mart}
+where true {{filters}}
+order by company_id, year, month, gl_account
+"""
 
 COMPANY_COSTS = ExportQuery(
     name="payroll_company_costs_monthly",
-    title="Company costs per month",
-    sql="""
-select
-    costs.company_id,
-    costs.company_name,
-    costs.erp_entity,
-    companies.period_type,
-    costs.year,
-    costs.month,
-    costs.month_start,
-    costs.statement,
-    costs.gl_account,
-    costs.gl_account_name,
-    costs.employee_count,
-    costs.amount
-from marts.payroll_company_costs_monthly as costs
-left join marts.dim_companies as companies on companies.company_id = costs.company_id
-where true {filters}
-order by costs.company_id, costs.year, costs.month, costs.statement desc, costs.gl_account
-""",
-    company_column="costs.company_id",
-    year_column="costs.year",
+    title="Company costs",
+    sql=_MONTHLY_POSTINGS.format(mart="payroll_company_costs_monthly"),
+    amount_columns=("amount",),
 )
+
+BALANCE_SHEET_POSTINGS = ExportQuery(
+    name="payroll_balance_sheet_postings_monthly",
+    title="Balance sheet postings",
+    sql=_MONTHLY_POSTINGS.format(mart="payroll_balance_sheet_postings_monthly"),
+    amount_columns=("amount",),
+)
+
+_RECONCILIATION = """
+select
+    recon.company_id, recon.company_name, recon.erp_entity, companies.period_type, recon.year,
+    recon.month, recon.month_start, recon.statement, recon.gl_account, recon.gl_account_name,
+    recon.payroll_amount, recon.erp_amount, recon.difference, recon.status
+from marts.payroll_gl_reconciliation as recon
+left join marts.dim_companies as companies on companies.company_id = recon.company_id
+where {where} {{filters}}
+order by {order}
+"""
 
 RECONCILIATION = ExportQuery(
     name="payroll_gl_reconciliation",
-    title="Payroll vs ERP reconciliation",
-    sql="""
-select
-    recon.company_id,
-    recon.company_name,
-    recon.erp_entity,
-    companies.period_type,
-    recon.year,
-    recon.month,
-    make_date(recon.year, recon.month, 1) as month_start,
-    recon.statement,
-    recon.gl_account,
-    recon.gl_account_name,
-    recon.payroll_amount,
-    recon.erp_amount,
-    recon.difference,
-    recon.status
-from marts.payroll_gl_reconciliation as recon
-left join marts.dim_companies as companies on companies.company_id = recon.company_id
-where true {filters}
-order by recon.company_id, recon.year, recon.month, recon.statement desc, recon.gl_account
-""",
-    company_column="recon.company_id",
-    year_column="recon.year",
+    title="Reconciliation",
+    sql=_RECONCILIATION.format(
+        where="true",
+        order="recon.company_id, recon.year, recon.month, recon.statement desc, recon.gl_account",
+    ),
+    amount_columns=("payroll_amount", "erp_amount", "difference"),
+    alias="recon.",
 )
 
-QUERIES = (DATA_TABLE, COMPANY_COSTS, RECONCILIATION)
+WORK_LIST = ExportQuery(
+    name="payroll_reconciliation_work_list",
+    title="Work list",
+    sql=_RECONCILIATION.format(
+        where="recon.status <> 'matched'",
+        order="abs(recon.difference) desc, recon.company_id, recon.year, recon.month, recon.gl_account",
+    ),
+    amount_columns=("difference",),
+    alias="recon.",
+)
 
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    kind: str  # int | text | decimal | date | bool
-    scale: int | None = None  # decimals: digits after the point, uniform over the column
-
-
-@dataclass(frozen=True)
-class Table:
-    query: ExportQuery
-    columns: tuple[Column, ...]
-    rows: list[tuple]
-
-    def total(self, column: str) -> Decimal:
-        position = [c.name for c in self.columns].index(column)
-        return sum((row[position] for row in self.rows if row[position] is not None), Decimal(0))
+QUERIES = (DATA_TABLE, COMPANY_COSTS, BALANCE_SHEET_POSTINGS, RECONCILIATION, WORK_LIST)
+WORKBOOK_ORDER = (
+    WORK_LIST,
+    DATA_TABLE,
+    COMPANY_COSTS,
+    BALANCE_SHEET_POSTINGS,
+    RECONCILIATION,
+)  # after Summary
 
 
 @dataclass(frozen=True)
 class ExportedFile:
+    """A file written, or one sheet of the workbook (then `sheet` names it)."""
+
     path: Path
-    rows: int | None  # None for the chart
+    rows: int | None  # None for the chart and the workbook itself
     totals: dict[str, Decimal]
+    detail: str = ""
+    sheet: str | None = None
 
 
 @dataclass(frozen=True)
 class Filters:
     companies: tuple[int, ...] = ()
     year: int | None = None
+
+
+def total(sheet: Sheet, column: str, statement: str | None = None) -> Decimal:
+    names = [c.name for c in sheet.columns]
+    position = names.index(column)
+    rows = (
+        sheet.rows
+        if statement is None
+        else [r for r in sheet.rows if r[names.index("statement")] == statement]
+    )
+    return sum((row[position] for row in rows if row[position] is not None), Decimal(0))
+
+
+def totals(sheet: Sheet, query: ExportQuery) -> dict[str, Decimal]:
+    """The amount totals of a table; per statement where it holds both, since P&L costs and their
+    balance-sheet counterparts cancel out to 0.00 when summed together."""
+    names = [c.name for c in sheet.columns]
+    statements = (
+        sorted({row[names.index("statement")] for row in sheet.rows} - {None}, reverse=True)
+        if "statement" in names
+        else []
+    )
+    if len(statements) < 2:
+        return {column: total(sheet, column) for column in query.amount_columns}
+    return {
+        f"{column} {statement}": total(sheet, column, statement)
+        for column in query.amount_columns
+        for statement in statements
+    }
 
 
 def check_marts(conn) -> None:
@@ -187,16 +192,21 @@ def check_marts(conn) -> None:
         )
 
 
-def fetch(conn, query: ExportQuery, filters: Filters) -> Table:
+def _conditions(filters: Filters, company_column: str, year_column: str | None) -> tuple[sql.Composed, dict]:
     conditions = []
     params: dict[str, object] = {}
     if filters.companies:
-        conditions.append(sql.SQL(" and {} = any(%(companies)s)").format(sql.SQL(query.company_column)))
+        conditions.append(sql.SQL(" and {} = any(%(companies)s)").format(sql.SQL(company_column)))
         params["companies"] = list(filters.companies)
-    if filters.year is not None:
-        conditions.append(sql.SQL(" and {} = %(year)s").format(sql.SQL(query.year_column)))
+    if filters.year is not None and year_column is not None:
+        conditions.append(sql.SQL(" and {} = %(year)s").format(sql.SQL(year_column)))
         params["year"] = filters.year
-    statement = sql.SQL(query.sql).format(filters=sql.Composed(conditions))
+    return sql.Composed(conditions), params
+
+
+def fetch(conn, query: ExportQuery, filters: Filters) -> Sheet:
+    conditions, params = _conditions(filters, f"{query.alias}company_id", f"{query.alias}year")
+    statement = sql.SQL(query.sql).format(filters=conditions)
     with conn.cursor() as cur:
         cur.execute(statement, params)
         rows = cur.fetchall()
@@ -205,7 +215,24 @@ def fetch(conn, query: ExportQuery, filters: Filters) -> Table:
         Column(name, kind, _scale(rows, position) if kind == "decimal" else None)
         for position, (name, kind) in enumerate(described)
     )
-    return Table(query, columns, [_normalized(row, columns) for row in rows])
+    return Sheet(query.name, query.title, columns, [_normalized(row, columns) for row in rows])
+
+
+def as_of(conn, filters: Filters) -> dt.datetime | None:
+    """When the payroll of the exported companies was last loaded from Nmbrs (the figures' "as of")."""
+    conditions, params = _conditions(filters, "company_id", None)
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("select max(payroll_loaded_at) from marts.dim_companies where true {}").format(
+                conditions
+            ),
+            params,
+        )
+        return cur.fetchone()[0]
+
+
+def as_of_text(moment: dt.datetime | None) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "no payroll loaded"
 
 
 def _scale(rows: Sequence[tuple], position: int) -> int:
@@ -223,70 +250,6 @@ def _normalized(row: tuple, columns: Sequence[Column]) -> tuple:
     )
 
 
-def _text(value, column: Column) -> str:
-    if value is None:
-        return ""
-    if column.kind == "decimal":
-        return format(value, "f")
-    if column.kind == "date":
-        return value.isoformat()
-    if column.kind == "bool":
-        return "true" if value else "false"
-    return str(value)
-
-
-def write_csv(table: Table, path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([c.name for c in table.columns])
-        for row in table.rows:
-            writer.writerow([_text(v, c) for v, c in zip(row, table.columns, strict=True)])
-
-
-def _number_format(column: Column) -> str | None:
-    if column.kind == "decimal":
-        return "#,##0." + "0" * column.scale
-    if column.kind == "int":
-        return "0"
-    if column.kind == "date":
-        return "yyyy-mm-dd"
-    return None
-
-
-def write_xlsx(table: Table, path: Path) -> None:
-    """One sheet: bold frozen header, autofilter, widths that fit, typed cells with number formats."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(table.query.title[:31])
-    sheet.freeze_panes = "A2"
-    last_column = get_column_letter(len(table.columns))
-    sheet.auto_filter.ref = f"A1:{last_column}{len(table.rows) + 1}"
-    for position, column in enumerate(table.columns, start=1):
-        longest = max([len(column.name), *(len(_text(row[position - 1], column)) for row in table.rows)])
-        sheet.column_dimensions[get_column_letter(position)].width = min(longest + 3, 60)
-    bold = Font(bold=True)
-    header = []
-    for column in table.columns:
-        cell = WriteOnlyCell(sheet, value=column.name)
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
-    formats = [_number_format(c) for c in table.columns]
-    for row in table.rows:
-        cells = []
-        for value, number_format in zip(row, formats, strict=True):
-            cell = WriteOnlyCell(sheet, value=value)
-            if number_format and value is not None:
-                cell.number_format = number_format
-            cells.append(cell)
-        sheet.append(cells)
-    workbook.save(path)
-
-
 def _arrow_type(column: Column):
     import pyarrow as pa
 
@@ -298,41 +261,57 @@ def _arrow_type(column: Column):
     }.get(column.kind) or pa.decimal128(38, column.scale)
 
 
-def write_parquet(table: Table, path: Path) -> None:
+def write_parquet(sheet: Sheet, path: Path) -> None:
+    """Typed columns, text exactly as in the marts (Parquet is read by code, which evaluates nothing)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     arrays = [
-        pa.array([row[position] for row in table.rows], type=_arrow_type(column))
-        for position, column in enumerate(table.columns)
+        pa.array([row[position] for row in sheet.rows], type=_arrow_type(column))
+        for position, column in enumerate(sheet.columns)
     ]
-    schema = pa.schema([pa.field(c.name, _arrow_type(c)) for c in table.columns])
+    schema = pa.schema([pa.field(c.name, _arrow_type(c)) for c in sheet.columns])
     pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path)
 
 
-WRITERS = {"csv": write_csv, "xlsx": write_xlsx, "parquet": write_parquet}
+def _rows_as_records(sheet: Sheet) -> list[dict]:
+    names = [c.name for c in sheet.columns]
+    return [dict(zip(names, row, strict=True)) for row in sheet.rows]
 
 
-def write_chart(costs: Table, path: Path) -> None:
-    """Company costs (P&L accounts) per month, one line per company."""
+def write_chart(costs: Sheet, path: Path, moment: dt.datetime | None) -> None:
+    """Company costs (P&L) per month, one line per company; a month that books more than one payroll
+    period is marked with its period labels (two four-weekly periods in one month)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
-    names = [c.name for c in costs.columns]
     series: dict[str, dict[dt.date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for row in costs.rows:
-        record = dict(zip(names, row, strict=True))
-        if record["statement"] == "PL":
-            label = f"{record['company_id']} {record['company_name'] or ''}".strip()
-            series[label][record["month_start"]] += record["amount"]
+    periods: dict[tuple[str, dt.date], str] = {}
+    for record in _rows_as_records(costs):
+        # a company name is plain text: matplotlib would read text between `$` signs as math
+        name = re.sub(r"\s+", " ", record["company_name"] or "").replace("$", r"\$")
+        label = f"{record['company_id']} {name}".strip()
+        series[label][record["month_start"]] += record["amount"]
+        periods[(label, record["month_start"])] = record["payroll_periods"] or ""
     figure = Figure(figsize=(11, 5.5), dpi=110)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     for label, months in sorted(series.items()):
         dates = sorted(months)
-        axes.plot(dates, [float(months[d]) for d in dates], marker="o", markersize=3, label=label)
-    axes.set_title("Payroll company costs per month (P&L accounts)")
+        values = [float(months[d]) for d in dates]  # plotting only: the files keep the exact amounts
+        axes.plot(dates, values, marker="o", markersize=3, label=label)
+        for date, value in zip(dates, values, strict=True):
+            if "," in periods[(label, date)]:
+                axes.annotate(
+                    periods[(label, date)],
+                    (date, value),
+                    textcoords="offset points",
+                    xytext=(0, 6),
+                    ha="center",
+                    fontsize="x-small",
+                )
+    axes.set_title(f"Payroll company costs per month (P&L accounts), as of {as_of_text(moment)}")
     axes.set_ylabel("EUR")
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     axes.grid(True, alpha=0.3)
@@ -347,34 +326,127 @@ def write_chart(costs: Table, path: Path) -> None:
     figure.savefig(path, format="png")
 
 
-AMOUNT_COLUMNS = {
-    DATA_TABLE.name: ("nmbrs_amount", "amount"),
-    COMPANY_COSTS.name: ("amount",),
-    RECONCILIATION.name: ("payroll_amount", "erp_amount", "difference"),
-}
+SUMMARY_COLUMNS = (
+    Column("company_id", "int"),
+    Column("company_name", "text"),
+    Column("erp_entity", "text"),
+    Column("period_type", "text"),
+    Column("first_month", "date"),
+    Column("last_month", "date"),
+    Column("company_costs", "decimal", MIN_SCALE),
+    Column("balance_sheet_postings", "decimal", MIN_SCALE),
+    Column("reconciliation_rows", "int"),
+    Column("open_differences", "int"),
+    Column("open_difference_absolute", "decimal", MIN_SCALE),
+)
 
 
-def export(conn, out_dir: Path, file_format: str, filters: Filters) -> list[ExportedFile]:
-    """Write the data table, company costs, reconciliation and the chart into out_dir (all or nothing)."""
-    if file_format not in WRITERS:
+def summary_sheet(sheets: dict[str, Sheet], filters: Filters, moment: dt.datetime | None) -> Sheet:
+    """Per company: the months covered, costs, balance-sheet postings and what is still open."""
+    zero = Decimal("0.00")
+    companies: dict[int, dict] = {}
+    for record in _rows_as_records(sheets[DATA_TABLE.name]):
+        company = companies.setdefault(
+            record["company_id"],
+            {
+                "labels": (record["company_name"], record["erp_entity"], record["period_type"]),
+                "months": set(),
+                "costs": zero,
+                "balance_sheet": zero,
+                "rows": 0,
+                "open": 0,
+                "open_absolute": zero,
+            },
+        )
+        company["months"].add(record["month_start"])
+    for name, key in ((COMPANY_COSTS.name, "costs"), (BALANCE_SHEET_POSTINGS.name, "balance_sheet")):
+        for record in _rows_as_records(sheets[name]):
+            companies[record["company_id"]][key] += record["amount"]
+    for record in _rows_as_records(sheets[RECONCILIATION.name]):
+        company = companies.get(record["company_id"])
+        if company is None:
+            continue  # ERP movements of a company without payroll lines in the selection
+        company["rows"] += 1
+        if record["status"] != "matched":
+            company["open"] += 1
+            company["open_absolute"] += abs(record["difference"])
+    rows = [
+        (
+            company_id,
+            *company["labels"],
+            min(company["months"]),
+            max(company["months"]),
+            company["costs"],
+            company["balance_sheet"],
+            company["rows"],
+            company["open"],
+            company["open_absolute"],
+        )
+        for company_id, company in sorted(companies.items())
+    ]
+    selection = (
+        "companies " + ", ".join(map(str, filters.companies)) if filters.companies else "all companies"
+    )
+    selection += f", calendar year {filters.year}" if filters.year is not None else ", all years"
+    preamble = (
+        f"Payroll export: {selection}",
+        f"As of {as_of_text(moment)} (when the payroll was last loaded from Nmbrs)",
+        "Company costs are the P&L side of the payroll; balance-sheet postings are the amounts owed "
+        "(wage tax, net pay). Open differences are listed on the sheet 'Work list', largest first.",
+    )
+    return Sheet("payroll_summary", "Summary", SUMMARY_COLUMNS, rows, preamble)
+
+
+def export(
+    conn,
+    out_dir: Path,
+    file_format: str,
+    filters: Filters,
+    csv_dialect: CsvDialect = CSV_DIALECTS["standard"],
+) -> list[ExportedFile]:
+    """Write the tables and the chart into out_dir (all or nothing)."""
+    if file_format not in FORMATS:
         raise ExportError(f"unknown format {file_format!r}; use one of {', '.join(FORMATS)}")
     check_marts(conn)
-    tables = [fetch(conn, query, filters) for query in QUERIES]
-    if not tables[0].rows:
+    sheets = {query.name: fetch(conn, query, filters) for query in QUERIES}
+    if not sheets[DATA_TABLE.name].rows:
         raise ExportError(_no_rows_message(conn, filters))
+    moment = as_of(conn, filters)
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".payroll-export-", dir=out_dir))
     try:
         written = []
-        for table in tables:
-            path = staging / f"{table.query.name}.{file_format}"
-            WRITERS[file_format](table, path)
-            totals = {column: table.total(column) for column in AMOUNT_COLUMNS[table.query.name]}
-            written.append(ExportedFile(out_dir / path.name, len(table.rows), totals))
-        write_chart(tables[1], staging / CHART_FILE)
-        written.append(ExportedFile(out_dir / CHART_FILE, None, {}))
-        for exported in written:
-            os.replace(staging / exported.path.name, exported.path)
+        if file_format == "xlsx":
+            summary = summary_sheet(sheets, filters, moment)
+            ordered = [summary, *(sheets[q.name] for q in WORKBOOK_ORDER)]
+            write_workbook(ordered, staging / WORKBOOK_FILE)
+            written.append(
+                ExportedFile(
+                    out_dir / WORKBOOK_FILE, None, {}, "workbook: " + ", ".join(s.title for s in ordered)
+                )
+            )
+        for query in WORKBOOK_ORDER if file_format == "xlsx" else QUERIES:
+            sheet = sheets[query.name]
+            sums = totals(sheet, query)
+            if file_format == "xlsx":
+                written.append(
+                    ExportedFile(out_dir / WORKBOOK_FILE, len(sheet.rows), sums, sheet=sheet.title)
+                )
+                continue
+            path = staging / f"{query.name}.{file_format}"
+            if file_format == "csv":
+                write_csv(sheet, path, csv_dialect)
+            else:
+                write_parquet(sheet, path)
+            written.append(ExportedFile(out_dir / path.name, len(sheet.rows), sums))
+        write_chart(sheets[COMPANY_COSTS.name], staging / CHART_FILE, moment)
+        written.append(
+            ExportedFile(
+                out_dir / CHART_FILE, None, {}, f"chart of company costs (P&L), as of {as_of_text(moment)}"
+            )
+        )
+        for path in dict.fromkeys(exported.path for exported in written):
+            os.replace(staging / path.name, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
@@ -383,8 +455,8 @@ def export(conn, out_dir: Path, file_format: str, filters: Filters) -> list[Expo
 def _no_rows_message(conn, filters: Filters) -> str:
     with conn.cursor() as cur:
         cur.execute(
-            "select company_id, array_agg(distinct calendar_year order by calendar_year) "
-            "from marts.fct_payroll_lines group by company_id order by company_id"
+            "select company_id, array_agg(distinct year order by year) "
+            "from marts.payroll_data_table group by company_id order by company_id"
         )
         available = cur.fetchall()
     if not available:

@@ -49,19 +49,60 @@ def env_int(name: str, default: int, minimum: int | None = None) -> int:
     return value
 
 
-def state_dir() -> Path:
-    """The project-local state folder (git-ignored): embedded database, Dagster home, tokens' cache."""
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level() -> str | None:
+    """PAYROLL_LOG_LEVEL (DEBUG, INFO, WARNING, ERROR or CRITICAL), or None when unset."""
+    raw = os.environ.get("PAYROLL_LOG_LEVEL", "").strip()
+    if not raw:
+        return None
+    if raw.upper() not in LOG_LEVELS:
+        raise ConfigurationError(
+            f"PAYROLL_LOG_LEVEL={raw!r} is not a log level; use one of {', '.join(LOG_LEVELS)}"
+        )
+    return raw.upper()
+
+
+def erp_allow_shrink() -> bool:
+    """PAYROLL_ERP_ALLOW_SHRINK: load an ERP file that empties the ERP side or removes more rows than it keeps."""
+    return env_flag("PAYROLL_ERP_ALLOW_SHRINK")
+
+
+def state_dir(create: bool = True) -> Path:
+    """The project-local state folder (git-ignored): embedded database, Dagster home, secret key, logs.
+
+    Created readable by its owner only (0700); an existing one is tightened to that. Exception: run
+    as root, pgserver runs the embedded PostgreSQL as the system user `pgserver`, which must traverse
+    this folder to its pgdata/; the folders holding data and logs inside it stay 0700.
+    """
     path = Path(os.environ.get("PAYROLL_HOME") or PROJECT_ROOT / ".payroll").resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    if not create:
+        return path
+    pgdata = path / "pgdata"
+    if pgdata.is_dir() and pgdata.stat().st_uid != os.getuid():
+        return path
+    return owner_only_dir(path)
+
+
+def owner_only_dir(path: Path) -> Path:
+    """`path` as a folder only its owner can read (0700), made if missing (with missing parents)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
     return path
+
+
+def logs_dir() -> Path:
+    """The state folder's logs/ (0700): the demo's log, the logs of failed dbt runs."""
+    return owner_only_dir(state_dir() / "logs")
 
 
 def dagster_home() -> Path:
     """DAGSTER_HOME for this project: the state folder's dagster/, holding a copy of dagster.yaml."""
     if os.environ.get("DAGSTER_HOME") and os.environ.get("PAYROLL_KEEP_DAGSTER_HOME"):
         return Path(os.environ["DAGSTER_HOME"])
-    home = state_dir() / "dagster"
-    home.mkdir(parents=True, exist_ok=True)
+    home = owner_only_dir(state_dir() / "dagster")
     target = home / "dagster.yaml"
     if not target.exists() or target.read_bytes() != DAGSTER_YAML.read_bytes():
         shutil.copyfile(DAGSTER_YAML, target)

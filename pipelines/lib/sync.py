@@ -11,6 +11,7 @@ A failed company-year is reported and the others go on; `SyncResult.success` is 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import socket
 import time
@@ -23,6 +24,7 @@ import dagster as dg
 import psutil
 
 from pipelines.lib import settings
+from pipelines.lib.diskfull import disk_full_message
 from pipelines.lib.settings import ConfigurationError
 
 NMBRS_GROUP = "nmbrs_raw"
@@ -35,7 +37,6 @@ COMPANY_YEAR_OP = "nmbrs_company_year"
 SYNC_TAG = "payroll/sync"
 PID_TAG = "payroll/sync_pid"
 HOST_TAG = "payroll/sync_host"
-QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 UNFINISHED = (dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
 
 
@@ -60,6 +61,7 @@ class StepResult:
     retries: int = 0
     error: str | None = None
     error_detail: str | None = None  # the traceback, for --verbose
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -292,15 +294,18 @@ def _execute(
             asset_selection=list(keys),
             partition_key=partition,
             tags=tags,
-            run_config={**QUIET_LOGGERS, **run_config},
+            run_config={**console_log_config(), **run_config},
             raise_on_error=False,
         )
     except Exception as exc:  # a definition or config error before the run started
-        step.error = f"{name}: {type(exc).__name__}: {exc}"
+        step.error = disk_full_message(exc) or f"{name}: {type(exc).__name__}: {exc}"
         step.error_detail = traceback.format_exc()
     else:
         _read_outcome(outcome, step)
+        step.warnings = _warnings(instance, outcome.run_id)
     step.seconds = time.monotonic() - started
+    for warning in step.warnings:
+        say(f"{name}: warning: {warning}")
     if step.success:
         rows = sum(load.rows for load in step.loads)
         say(
@@ -310,6 +315,22 @@ def _execute(
     else:
         say(f"{name}: FAILED in {step.seconds:.1f}s: {step.error}")
     return step
+
+
+def console_log_config() -> dict:
+    """Dagster's console log is off unless PAYROLL_LOG_LEVEL asks for it: each step's warnings and
+    its error are reported as one line by the sync itself, tracebacks stay in the run's event log
+    (the Dagster UI) and `payroll sync --verbose`."""
+    return {"loggers": {"console": {"config": {"log_level": settings.log_level() or "CRITICAL"}}}}
+
+
+def _warnings(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """What the run's steps logged at WARNING or above themselves (not Dagster's own events)."""
+    return [
+        entry.user_message
+        for entry in instance.all_logs(run_id)
+        if entry.dagster_event is None and entry.level >= logging.WARNING
+    ]
 
 
 def _read_outcome(outcome: dg.ExecuteInProcessResult, step: StepResult) -> None:
@@ -323,7 +344,9 @@ def _read_outcome(outcome: dg.ExecuteInProcessResult, step: StepResult) -> None:
             data = event.step_failure_data
             user = data.user_failure_data
             described = user is not None and user.description
-            step.error = user.description if described else _error_text(data.error)
+            step.error = _disk_full(data.error) or (
+                user.description if described else _error_text(data.error)
+            )
             step.error_detail = data.error.to_string()
     for event in outcome.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
@@ -348,11 +371,24 @@ def _read_outcome(outcome: dg.ExecuteInProcessResult, step: StepResult) -> None:
 
 def _error_text(error) -> str:
     """The step's error; for a step that used up its retries, the error of its last attempt (Dagster's
-    own text is only "Exceeded max_retries of N")."""
+    own text is only "Exceeded max_retries of N"); for an exception Dagster wrapped ("Error occurred
+    while executing op ..."), the exception's own text."""
     text = error.message.strip()
     if text.startswith("Exceeded max_retries") and error.cause is not None:
-        return f"{error.cause.message.strip()} ({text.lower().replace('exceeded', 'after')})"
+        text = f"{error.cause.message.strip()} ({text.lower().replace('exceeded', 'after')})"
+    elif text.startswith("Error occurred while executing") and error.cause is not None:
+        text = error.cause.message.strip()
     return text
+
+
+def _disk_full(error) -> str | None:
+    """The "disk full" message, if the error or any exception in its chain says the disk is full."""
+    while error is not None:
+        message = disk_full_message(error.message)
+        if message:
+            return message
+        error = error.cause or error.context
+    return None
 
 
 def recover_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:

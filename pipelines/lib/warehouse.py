@@ -9,7 +9,8 @@
   loads of the same partition are serialised by a transaction-level advisory lock. Any error rolls
   back (the previous rows stay) and raises WarehouseLoadError naming the table and partition.
   Keys of `where` that are not in `columns` are written as constants; the load columns
-  `_loaded_at`, `_dagster_run_id` and `_source` are always filled here.
+  `_loaded_at`, `_dagster_run_id` and `_source` are always filled here. `before_commit(deleted,
+  loaded)` may refuse the replacement by raising: the load then rolls back like any other error.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -307,11 +308,13 @@ def replace_partition(
     source: str,
     run_id: str | None = None,
     loaded_at: dt.datetime | None = None,
+    before_commit: Callable[[int, int], None] | None = None,
 ) -> int:
     """Replace the rows of `table` matching `where` by `rows`, atomically. Returns rows loaded.
 
     `rows` are tuples in the order of `columns`. `where` keys missing from `columns` are appended
     as constants, then `_loaded_at`, `_dagster_run_id` (run_id) and `_source` (source).
+    `before_commit(rows deleted, rows loaded)` runs inside the transaction; raising rolls it back.
     """
     if not columns:
         raise ValueError("replace_partition needs at least one column")
@@ -343,7 +346,10 @@ def replace_partition(
                 (f"{schema}.{name}", _partition_lock_key(where)),
             )
             cur.execute(delete, list(where.values()))
+            deleted = cur.rowcount
             cur.copy_expert(copy.as_string(conn), source_file, size=1 << 18)
+            if before_commit is not None:
+                before_commit(deleted, source_file.count)
         conn.commit()
     except BaseException as exc:
         rollback_quietly(conn)

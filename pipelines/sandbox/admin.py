@@ -108,17 +108,12 @@ def settings(state: SandboxState, request: Request) -> Response:
         if not 0 <= value <= 1:
             raise ValueError("throttle must be a fraction between 0 and 1")
         state.throttle = value
-    if "pagination_style" in body:
-        if body["pagination_style"] not in ("nested", "flat"):
-            raise ValueError("pagination_style must be nested or flat")
-        state.pagination_style = body["pagination_style"]
     if "task_seconds" in body:
         state.tasks.seconds = float(body["task_seconds"])
     return json_response(
         200,
         {
             "throttle": state.throttle,
-            "pagination_style": state.pagination_style,
             "task_seconds": state.tasks.seconds,
         },
     )
@@ -144,10 +139,10 @@ def handle(state: SandboxState, request: Request) -> Response:
     handler = ROUTES.get((request.method, request.path.rstrip("/")))
     if handler is None:
         known = ", ".join(f"{m} {p}" for m, p in ROUTES)
-        return error_response(404, "Not Found", f"unknown admin endpoint; known: {known}", "not_found")
+        return error_response(404, 40401, "Not_Found", f"unknown admin endpoint; known: {known}")
     try:
         return handler(state, request)
     except SandboxError as exc:
-        return error_response(409, "Conflict", str(exc), str(exc.code))
+        return error_response(409, 40901, "Conflict", str(exc))
     except ValueError as exc:
-        return error_response(400, "Bad Request", str(exc), "invalid_request")
+        return error_response(400, 40033, "Parameter_Invalid", str(exc))

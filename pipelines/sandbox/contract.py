@@ -1,4 +1,4 @@
-"""The Nmbrs facts the sandbox serves (see /work/shared/nmbrs-contract.md), in one place.
+"""The Nmbrs facts the sandbox serves (see docs/nmbrs-api.md), in one place.
 
 Element names, namespaces, operations and the sandbox's default credentials. Names marked modeled
 in the contract are reconstructions; correct them here if real access shows otherwise.
@@ -48,13 +48,13 @@ USERNAME = "demo@payroll.example"
 TOKEN = "sandbox-token"
 DOMAIN = "payrolldemo"
 SUBDOMAIN = "payrolldemo.nmbrs.nl"
-DEBTOR_ID = 1
 CLIENT_ID = "payroll-sandbox"
-CLIENT_SECRET = "sandbox-secret"
+# Nmbrs secrets often hold `*`, `$` or `+`: this one makes every connect prove the RFC 6749 encoding.
+CLIENT_SECRET = "sandbox-secret%+*$:/"
 SUBSCRIPTION_KEY = "sandbox-subscription-key"
 REDIRECT_URI_PATTERNS = ("http://127.0.0.1:*/callback", "http://localhost:*/callback")
 
-# REST scopes, and the scope each REST resource needs (modeled).
+# REST scopes the sandbox's OAuth client may ask for (one unknown scope refuses the consent request).
 SCOPES = frozenset(
     {
         "openid",
@@ -63,15 +63,25 @@ SCOPES = frozenset(
         "employee.info.read",
         "employee.employment.read",
         "employee.payment.read",
+        "company.document.read",
+        "document.read",
         "offline_access",
     }
 )
-ROUTE_SCOPES = {
-    "companies": "company.info.read",
-    "debtor_companies": "company.info.read",
-    "runs": "company.payrollsettings.read",
-    "run_employees": "company.payrollsettings.read",
-    "employees": "employee.info.read",
-    "fixedwagecomponents": "employee.payment.read",
-    "variablewagecomponents": "employee.payment.read",
+# The scopes that satisfy each REST route (any one of them), as the vendor's OpenAPI document lists them.
+ROUTE_SCOPES: dict[str, frozenset[str]] = {
+    "companies": frozenset({"company.info", "company.info.read"}),
+    "debtors": frozenset({"company.info", "company.info.read"}),
+    "debtor_companies": frozenset({"company.info", "company.info.read"}),
+    "runs": frozenset({"company.payrollsettings.read"}),
+    "run_employees": frozenset({"company.payrollsettings.read"}),
+    "employees": frozenset({"employee.info", "employee.info.read"}),
+    "personalinfo": frozenset({"employee.info", "employee.info.read"}),
+    "departments": frozenset({"employee.info", "employee.info.read"}),
+    "costcenters": frozenset({"employee.payment", "employee.payment.read"}),
+    "fixedwagecomponents": frozenset({"employee.payment", "employee.payment.read"}),
+    "variablewagecomponents": frozenset({"employee.payment", "employee.payment.read"}),
+    "run_output": frozenset({"company.document.read"}),
+    "journals": frozenset({"company.document.read"}),
+    "documents": frozenset({"document.read"}),
 }

@@ -130,9 +130,9 @@ def ensure_demo_erp_files(target_dir: str | os.PathLike | None = None) -> Path:
     Default folder: `<PAYROLL_HOME or .payroll>/sandbox-erp/`. Returns the folder.
     """
     if target_dir is None:
-        from pipelines.lib.settings import state_dir
+        from pipelines.lib.settings import owner_only_dir, state_dir
 
-        target_dir = state_dir() / "sandbox-erp"
+        target_dir = owner_only_dir(state_dir() / "sandbox-erp")
     target = Path(target_dir)
     config = build_config("demo", 42)
     stamp = target / ".sandbox-as-of"

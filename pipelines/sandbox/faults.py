@@ -4,13 +4,15 @@
     sb.state.faults.inject("rest:employees", kind="401", after=1)      # 401 on the second page
     sb.state.faults.inject("soap:ReportService.Reports_Accountant_*", kind="task_error")
 
-Kinds: transport level `500`, `503`, `429` (Retry-After: `retry_after` s), `401` (REST invalid token),
+Kinds: transport level `500`, `502`, `503`, `429` (Retry-After: `retry_after` s), `401` (REST code 40102,
+invalid or expired token), `quota` (REST 429 code 42909, plan quota exhausted, no Retry-After),
+`forbidden` (REST 403, `code` 40303 by default or 40305: the consenting login cannot see the data),
 `truncate` (half the body, then the connection closes), `reset` (TCP reset, no response),
 `slow` (wait `seconds`, then answer); SOAP `fault` (Nmbrs fault `code`, default 9999), SOAP
 `extra_elements` (every complex element of the answer gains elements no WSDL of ours knows);
-background tasks `task_error`, `task_unknown`, `task_slow` (`seconds`) and `report_value` (the
-report's first amount is `value`, default `1e5`: outside the value grammar) for the task created by
-the call.
+background tasks `task_error`, `task_unknown`, `task_slow` (`seconds`) for the task created by the call
+(SOAP report tasks and REST document tasks alike), and `report_value` (the SOAP report's first amount
+is `value`, default `1e5`: outside the value grammar).
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from dataclasses import dataclass, field
 
 KINDS = (
     "500",
+    "502",
     "503",
     "429",
     "401",
+    "quota",
+    "forbidden",
     "truncate",
     "reset",
     "slow",

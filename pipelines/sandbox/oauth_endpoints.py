@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
-from urllib.parse import unquote, urlencode
+from urllib.parse import unquote_plus, urlencode
 
 from pipelines.sandbox import contract
 from pipelines.sandbox.identity import IdentityStore, OAuthError
@@ -98,7 +98,7 @@ def _client(request: Request, form: dict[str, str]) -> str:
             client_id, _, secret = base64.b64decode(auth[6:].strip()).decode("utf-8").partition(":")
         except ValueError:
             raise OAuthError("invalid_client", "malformed Basic authorization header", status=401) from None
-        client_id, secret = unquote(client_id), unquote(secret)
+        client_id, secret = unquote_plus(client_id), unquote_plus(secret)
     else:
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
     IdentityStore.check_client(client_id, secret)

@@ -23,7 +23,7 @@ class ScenarioConfig:
     years: int = 2  # calendar years ending with as_of's year
     task_seconds: float = 0.2  # Enqueued -> Executing -> Success takes this long
     decimal_comma: bool = False  # report values as 1234,56
-    pagination_style: str = "nested"  # nested: {data, pagination:{...}}; flat: pagination fields at top level
+    debtors: int = 1  # debtors the REST consent spans; above 1, GET /api/companies answers 403 code 40306
     access_token_seconds: int = 3600
     throttle: float = 0.0  # fraction of API requests answered 429
     retry_after_seconds: int = 1
@@ -64,8 +64,8 @@ def build_config(scenario: str = "demo", seed: int = 42, **knobs: object) -> Sce
 
 
 def _validate(config: ScenarioConfig) -> None:
-    if config.pagination_style not in ("nested", "flat"):
-        raise ValueError(f"pagination_style={config.pagination_style!r}; use nested or flat")
+    if not 1 <= config.debtors <= 9:
+        raise ValueError(f"debtors={config.debtors} must be between 1 and 9")
     if not 0.0 <= config.throttle <= 1.0:
         raise ValueError(f"throttle={config.throttle} must be a fraction between 0 and 1")
     if not 1 <= config.years <= 20:

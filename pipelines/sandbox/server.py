@@ -95,10 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
         if length > MAX_BODY_BYTES:
             self._send(
                 error_response(
-                    413,
-                    "Payload Too Large",
-                    f"requests are limited to {MAX_BODY_BYTES} bytes",
-                    "payload_too_large",
+                    413, 41301, "Payload_Too_Large", f"requests are limited to {MAX_BODY_BYTES} bytes"
                 )
             )
             self.close_connection = True
@@ -158,12 +155,12 @@ class _Handler(BaseHTTPRequestHandler):
         found = rest.route(request.path)
         if found:
             name, params = found
-            return f"rest:{name}", lambda fault: rest.handle(state, name, params, request)
+            return f"rest:{name}", lambda fault: rest.handle(state, name, params, request, fault)
         identity = oauth_endpoints.route(request.path)
         if identity:
             return f"identity:{identity}", lambda fault: oauth_endpoints.handle(state, identity, request)
         return "other:not_found", lambda fault: error_response(
-            404, "Not Found", f"no endpoint at {request.path}", "not_found"
+            404, 40401, "Not_Found", f"no endpoint at {request.path}"
         )
 
     def _send(self, response: Response, truncate: bool = False) -> None:
@@ -195,32 +192,44 @@ class _Handler(BaseHTTPRequestHandler):
 def _transport_fault(fault: FaultRule | None, key: str) -> Response | None:
     if fault is None or fault.kind in ("slow", "reset", "truncate", *ANSWER_KINDS):
         return None
-    rest_api = key.startswith("rest:")
     if fault.kind == "429":
         retry = str(int(fault.params.get("retry_after", 1)))
         return error_response(
             429,
-            "Too Many Requests",
-            f"Rate limit exceeded; retry after {retry} seconds.",
-            "too_many_requests",
+            42908,
+            "Too_Many_Calls",
+            f"The amount of calls is above the threshold for your subscription plan; retry after {retry} s.",
             {"Retry-After": retry},
         )
-    if fault.kind == "401":
-        return error_response(
-            401,
-            "Unauthorized",
-            "The access token is invalid or expired; refresh it.",
-            "invalid_token",
-            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
+    if fault.kind in REST_ONLY_KINDS:
+        return REST_ONLY_KINDS[fault.kind](fault) if key.startswith("rest:") else None
     status = int(fault.kind)
-    title = {500: "Internal Server Error", 503: "Service Unavailable"}[status]
-    if rest_api:
-        return error_response(
-            status, title, "A transient server error occurred; retry later.", "server_error"
-        )
+    if key.startswith("rest:"):
+        code, title, detail = SERVER_ERRORS[status]
+        return error_response(status, code, title, detail)
+    title = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}[status]
     page = f"<html><head><title>{title}</title></head><body><h1>{status} {title}</h1></body></html>"
     return Response(status, page.encode(), "text/html; charset=utf-8")
+
+
+# The vendor's error bodies for 5xx (its OpenAPI document's examples).
+SERVER_ERRORS = {
+    500: (50001, "Unkown", "An unexpected error has occurred."),
+    502: (50201, "Bad_Gateway", "A gateway error has ocurred."),
+    503: (50301, "Service_Unavailable", "The API is not available, it can be because of an update."),
+}
+REST_ONLY_KINDS = {
+    "401": lambda fault: error_response(
+        401, 40102, "Invalid_Token", "Token is invalid.", {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    ),
+    "quota": lambda fault: error_response(429, 42909, "Quota_Exceeded", "Out of call volume quota."),
+    "forbidden": lambda fault: error_response(
+        403,
+        int(fault.params.get("code", 40303)),
+        "Unauthorized_AccessData",
+        "You do not have access for the debtor or company you are trying to reach.",
+    ),
+}
 
 
 def _wsdl(service: str) -> Response:

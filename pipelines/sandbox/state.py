@@ -14,6 +14,7 @@ from pipelines.sandbox.counters import Counters
 from pipelines.sandbox.faults import FaultInjector, preset_faults
 from pipelines.sandbox.identity import IdentityStore
 from pipelines.sandbox.model import RunInfo
+from pipelines.sandbox.rest_ids import RestIds
 from pipelines.sandbox.scenarios import ScenarioConfig
 from pipelines.sandbox.tasks import TaskStore
 from pipelines.sandbox.truth import Truth
@@ -37,6 +38,7 @@ class SandboxState:
         self.tasks = TaskStore(config.task_seconds)
         self.identity = IdentityStore(config.access_token_seconds)
         self.truth = Truth(self.world)
+        self.rest_ids = RestIds(self.world)
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._tokens = {
@@ -44,7 +46,6 @@ class SandboxState:
         }
         self._requests = 0
         self.throttle = config.throttle
-        self.pagination_style = config.pagination_style
         if config.preset_faults:
             preset_faults(self.faults)
 

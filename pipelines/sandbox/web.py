@@ -62,8 +62,32 @@ def json_response(status: int, value: object, headers: dict[str, str] | None = N
     return Response(status, to_json(value), "application/json; charset=utf-8", headers or {})
 
 
+_ERROR_TYPES = {
+    400: "validationError",
+    401: "authenticationError",
+    403: "authenticationError",
+    429: "throttlingError",
+}
+
+
 def error_response(
-    status: int, title: str, detail: str, code: str, headers: dict[str, str] | None = None
+    status: int,
+    code: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    invalid_params: list[dict[str, str]] | None = None,
 ) -> Response:
-    """The Nmbrs REST error body: {title, detail, code}."""
-    return json_response(status, {"title": title, "detail": detail, "code": code}, headers)
+    """The Nmbrs REST error body: `{type, httpStatus, code, title, detail[, invalid-params]}`, code an integer."""
+    error_type = _ERROR_TYPES.get(status, "apiError" if status >= 500 else "invalidRequestError")
+    body: dict[str, object] = {
+        "type": error_type,
+        "httpStatus": status,
+        "code": code,
+        "title": title,
+        "detail": detail,
+    }
+    if invalid_params:
+        body["invalid-params"] = invalid_params
+    return json_response(status, body, headers)

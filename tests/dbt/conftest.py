@@ -24,6 +24,8 @@ MARTS = (
     "payroll_gl_reconciliation",
     "unmapped_wage_components",
     "fct_payslip_lines",
+    "payroll_balance_sheet_postings_monthly",
+    "payroll_data_table",
     "dim_companies",
     "dim_employees",
     "dim_wage_components",

@@ -53,6 +53,19 @@ def test_mapping_completeness_is_a_blocking_check_and_payslip_agreement_a_warnin
     assert checks["mapping_statement_matches_chart_wage_component_gl_mapping_"].blocking
 
 
+def test_every_asset_check_has_a_description(asset_graph):
+    """dbt tests (described in their YAML), the custom checks and the freshness checks."""
+    keys = asset_graph.asset_check_keys
+    assert len(keys) > len(assets.payroll_dbt.check_specs) > 40
+    undescribed = [key.to_user_string() for key in keys if not asset_graph.get_check_spec(key).description]
+    assert undescribed == []
+    checks = {spec.name: spec for spec in assets.payroll_dbt.check_specs}
+    assert (
+        checks["accepted_values_payroll_company_costs_monthly_statement__PL"].description
+        == "Company costs hold P&L accounts only (balance-sheet postings have their own mart)."
+    )
+
+
 def test_slice_vars_come_from_partition_tags():
     assert assets.slice_vars({}) is None
     tags = {assets.COMPANY_TAG: "101", assets.YEAR_TAG: "2025", "dagster/partition": "101|2025"}
@@ -76,6 +89,6 @@ def test_a_partitioned_run_builds_only_its_company_year(dbt_demo, capfd):
     )
     assert result.success
     dbt_output = capfd.readouterr().out
-    assert "4 incremental models" in dbt_output  # the slice: delete + insert, not a full rebuild
+    assert "6 incremental models" in dbt_output  # the slice: delete + insert, not a full rebuild
     assert "incremental model marts.fct_payroll_lines" in dbt_output
     assert dbt_demo.marts_hash() == before

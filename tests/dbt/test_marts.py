@@ -67,15 +67,53 @@ def test_payroll_lines_equal_the_generated_totals_to_the_cent(dbt_demo):
     assert {(c, y, p): v for c, y, p, v in per_period} == dict(expected)
 
 
-def test_costs_per_month_are_the_payroll_lines_per_month(dbt_demo):
+@pytest.mark.parametrize(
+    ("statement", "mart"),
+    [("PL", "payroll_company_costs_monthly"), ("BS", "payroll_balance_sheet_postings_monthly")],
+)
+def test_monthly_postings_are_the_payroll_lines_of_their_statement_per_month(dbt_demo, statement, mart):
     mismatches = dbt_demo.query(
-        "with lines as (select company_id, calendar_year as year, calendar_month as month, gl_account,"
-        "  sum(signed_amount) as amount from marts.fct_payroll_lines where not is_hidden group by 1, 2, 3, 4)"
-        " select * from lines full outer join marts.payroll_company_costs_monthly as costs"
+        "with lines as (select company_id, calendar_year as year, calendar_month as month, gl_account,"  # noqa: S608 - fixed names
+        "  sum(signed_amount) as amount from marts.fct_payroll_lines"
+        "  where not is_hidden and statement = %s group by 1, 2, 3, 4)"
+        f" select * from lines full outer join marts.{mart} as postings"
         "  using (company_id, year, month, gl_account)"
-        " where lines.amount is distinct from costs.amount"
+        " where lines.amount is distinct from postings.amount",
+        (statement,),
     )
     assert mismatches == []
+    (count,) = dbt_demo.query(f"select count(*) from marts.{mart}")[0]  # noqa: S608 - fixed names
+    assert count > 0
+
+
+def test_company_costs_are_the_pl_side_and_never_cancel_to_zero(dbt_demo):
+    """P&L costs and balance-sheet postings cancel out together; costs alone are the payroll's cost."""
+    totals = dict(
+        dbt_demo.query(
+            "select 'costs', sum(amount) from marts.payroll_company_costs_monthly union all "
+            "select 'balance_sheet', sum(amount) from marts.payroll_balance_sheet_postings_monthly"
+        )
+    )
+    assert totals["costs"] > 0
+    assert totals["costs"] + totals["balance_sheet"] == 0  # every cost is owed to someone
+
+
+def test_four_weekly_periods_are_labelled_as_periods_and_months_as_months(dbt_demo):
+    labels = dict(
+        dbt_demo.query(
+            "select distinct period_type || ' ' || year || ' ' || period, period_label "
+            "from marts.fct_payroll_lines"
+        )
+    )
+    first_year = min(d.year for d in dbt_demo.truth.erp_differences)
+    assert labels[f"Week4 {first_year} 12"] == f"{first_year} P12 (4-wk)"
+    assert labels[f"Month {first_year} 11"] == f"{first_year}-11"
+    november = dbt_demo.query(
+        "select distinct payroll_periods from marts.payroll_company_costs_monthly "
+        "where company_id = 102 and year = %s and month = 11",
+        (first_year,),
+    )
+    assert november == [(f"{first_year} P11 (4-wk), {first_year} P12 (4-wk)",)]
     labels = dbt_demo.query(
         "select distinct company_name, erp_entity, gl_account, gl_account_name, statement "
         "from marts.payroll_company_costs_monthly where company_id = 103 and gl_account = '4000'"

@@ -38,6 +38,35 @@ def test_wage_components_mapped_and_hidden(summary, sandbox):
     assert summary.component_codes == len({code for _, code in components})
 
 
+def test_wage_components_are_counted_per_company_and_hidden_is_explained(summary, sandbox):
+    lines = list(sandbox.state.truth.lines("wage_components"))
+    for company in summary.companies:
+        codes = {line.code for line in lines if line.company_id == company.company_id}
+        hidden = codes & {"9900", "9910"}
+        assert summary.wage_components_by_company[company.company_id] == {
+            "mapped": len(codes - hidden),
+            "hidden": len(hidden),
+        }
+    text = "\n".join(demo_summary.render(summary))
+    assert "hidden = left out of the GL on purpose" in text
+    for company in summary.companies:
+        counts = summary.wage_components_by_company[company.company_id]
+        assert (
+            f"  {company.company_id}  {company.name}: {counts['mapped']} mapped, {counts['hidden']} hidden"
+            in text
+        )
+
+
+def test_four_weekly_periods_are_labelled_as_periods(summary, sandbox):
+    lines = list(sandbox.state.truth.lines("wage_components"))
+    by_company = {c.company_id: c for c in summary.companies}
+    for company_id, label in ((101, "{year}-{period:02d}"), (102, "{year} P{period:02d} (4-wk)")):
+        periods = sorted({(line.year, line.period) for line in lines if line.company_id == company_id})
+        (first_year, first_period), (last_year, last_period) = periods[0], periods[-1]
+        assert by_company[company_id].first_period == label.format(year=first_year, period=first_period)
+        assert by_company[company_id].last_period == label.format(year=last_year, period=last_period)
+
+
 def test_differences_are_exactly_the_sandbox_erp_differences(summary, sandbox):
     expected = {
         (d.company_id, d.year, d.month, d.account, d.difference, d.kind)

@@ -1,5 +1,5 @@
-"""The user docs stay true to the code: every environment variable the code reads is documented, and
-the architecture picture holds every asset of the definitions."""
+"""The user docs stay true to the code: every environment variable the code reads is documented, the
+architecture picture holds every asset of the definitions, and the README's index lists every document."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ SOURCES = (
     "tests/conftest.py",
     "dbt_project/profiles.yml",
     "dagster.yaml",
+    "deploy/k8s/dagster.yaml",
 )
 
 
@@ -55,6 +56,17 @@ def test_the_architecture_picture_holds_every_asset():
         for parent in graph.get(key).parent_keys:
             edge = f"{_node(parent)} --> {_node(key)}"
             assert edge in picture, f"docs/architecture.md's asset graph lacks the edge {edge}"
+
+
+def test_the_readme_index_lists_every_document():
+    index = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8").split("\n## Documentation\n", 1)[1]
+    documents = {path.relative_to(PROJECT_ROOT).as_posix() for path in DOCS.glob("*.md")}
+    listed = set(re.findall(r"\bdocs/[\w.-]+\.md\b", index))
+    assert "docs/deploy.md" in documents
+    assert documents - listed == set(), f"add these to the README's Documentation list: {documents - listed}"
+    assert listed - documents == set(), (
+        f"the README's Documentation list names missing files: {listed - documents}"
+    )
 
 
 def _node(key: dg.AssetKey) -> str:

@@ -88,7 +88,11 @@ def test_payroll_demo_twice(make_database, tmp_path):
     assert f"started the Nmbrs sandbox (scenario demo, seed 42) at http://127.0.0.1:{port}" in out
     assert "REST: connected to the sandbox" in out
     assert "Loaded 3 companies" in out
-    assert re.search(r"Wage components: 10 codes; per company \d+ mapped, 6 hidden, 0 unmapped", out)
+    assert "Wage components: 10 codes in all; per company (hidden = left out of the GL on purpose" in out
+    assert len(re.findall(r"^  10[123]  .+: \d+ mapped, 2 hidden, 0 unmapped$", out, re.MULTILINE)) == 3
+    assert re.search(
+        r"Fietsenmakerij Jansen & Zn\.  \(Week4\): .*\(\d{4} P01 \(4-wk\) \.\. \d{4} P\d\d \(4-wk\)\)", out
+    )
     assert re.search(r"\d+ matched, 1 difference, 1 missing_in_erp, 1 missing_in_payroll", out)
     assert re.search(r"Bakkerij de Vries B\.V\. .* 4000 Salarissen .* -100\.00 +difference", out)
     assert "payroll export --format xlsx --out export/" in out

@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 from dagster._serdes import serialize_value
 
+from pipelines.lib.encryption import key_ring
 from tests.extract.conftest import TABLE_KEYS, expected_partitions
 
 PARTITIONED = ("nmbrs.payroll_runs", "nmbrs.wage_components", "nmbrs.payslips", "nmbrs.source_coverage")
@@ -65,10 +66,12 @@ def test_no_bsn_birth_date_or_secret_in_logs_event_log_or_tables(pipeline):
     secrets = {
         pipeline.env[name] for name in ("NMBRS_TOKEN", "NMBRS_CLIENT_SECRET", "NMBRS_SUBSCRIPTION_KEY")
     }
-    for refresh_token, access_token in pipeline.query(
-        "select refresh_token, access_token from payroll_private.oauth_tokens"
-    ):
-        secrets |= {refresh_token, access_token}
+    with pipeline.active():  # its key file
+        ring = key_ring()
+        for refresh_token, access_token in pipeline.query(
+            "select refresh_token, access_token from payroll_private.oauth_tokens"
+        ):
+            secrets |= {refresh_token, access_token, ring.decrypt(refresh_token), ring.decrypt(access_token)}
     secrets.discard(None)
     forbidden = secrets | {p.bsn for p in people} | {p.birth_date.isoformat() for p in people}
     assert len(forbidden) > len(people)

@@ -46,7 +46,7 @@ def test_cli_sync_exits_non_zero_with_the_clear_error_and_no_traceback(make_pipe
 
 
 def test_cli_sync_unknown_company_is_a_configuration_error(make_pipeline):
-    pipeline = make_pipeline("rest")
+    pipeline = make_pipeline("rest+soap")
     with pipeline.active():
         outcome = CliRunner().invoke(main, ["sync", "--no-dbt", "--company", "999"])
     assert outcome.exit_code == 2

@@ -84,7 +84,7 @@ def test_sync_killed_mid_load_and_rerun_equals_an_uninterrupted_run(make_pipelin
 @pytest.mark.reliability
 def test_two_concurrent_syncs_survive_refresh_token_rotation(make_pipeline):
     # Access tokens live 1 s, so nearly every REST request refreshes and rotates the refresh token.
-    pipeline = make_pipeline("rest", access_token_seconds=1)
+    pipeline = make_pipeline("rest+soap", access_token_seconds=1)
     first = pipeline.sync()  # connects REST to the sandbox and stores the first refresh token
     assert first.success
     (generation_before,) = pipeline.query("select generation from payroll_private.oauth_tokens")[0]

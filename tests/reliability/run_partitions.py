@@ -18,7 +18,7 @@ def main(argv: list[str]) -> int:
 
     from pipelines.definitions import defs
     from pipelines.lib import settings
-    from pipelines.lib.sync import COMPANY_YEAR_ASSETS, QUIET_LOGGERS
+    from pipelines.lib.sync import COMPANY_YEAR_ASSETS, console_log_config
 
     request = json.loads(argv[0])
     settings.prepare_environment(start_embedded=False)
@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
                 asset_selection=list(COMPANY_YEAR_ASSETS),
                 partition_key=key,
                 tags=request.get("tags", {}),
-                run_config=QUIET_LOGGERS,
+                run_config=console_log_config(),
                 raise_on_error=False,
             )
             print(json.dumps({"key": key, "run_id": outcome.run_id, "success": outcome.success}), flush=True)

@@ -15,11 +15,14 @@ pytestmark = pytest.mark.reliability
 
 
 def test_a_revoked_refresh_token_stops_the_sync_with_run_payroll_connect_again(reference):
+    from pipelines.lib.encryption import key_ring
     from pipelines.lib.nmbrs.config import NmbrsSettings
     from pipelines.lib.nmbrs.tokens import TokenStore
 
     pipeline, identity = reference.pipeline, reference.sandbox.state.identity
-    (refresh_token,) = pipeline.query("select refresh_token from payroll_private.oauth_tokens")[0]
+    (stored,) = pipeline.query("select refresh_token from payroll_private.oauth_tokens")[0]
+    with pipeline.active():  # the pipeline's key file
+        refresh_token = key_ring().decrypt(stored)
     identity.revoke(refresh_token)
     identity.expire_access_tokens()
     try:

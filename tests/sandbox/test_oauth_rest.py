@@ -8,8 +8,9 @@ import json
 import re
 import secrets
 import time
+import uuid
 from decimal import Decimal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
@@ -164,20 +165,27 @@ def test_wrong_code_verifier_and_wrong_secret_are_rejected(sandbox):
     assert bad_client.status_code == 401 and bad_client.json()["error"] == "invalid_client"
 
 
-def test_basic_client_authentication_is_accepted(sandbox):
-    redirect, verifier = authorize(sandbox.url)
-    response = requests.post(
-        f"{sandbox.url}/connect/token",
-        auth=(contract.CLIENT_ID, contract.CLIENT_SECRET),
-        data={
-            "grant_type": "authorization_code",
-            "code": redirect["code"],
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-        timeout=10,
-    )
-    assert response.status_code == 200
+def test_basic_client_authentication_is_decoded_as_rfc_6749_says(sandbox):
+    """The server percent-decodes both halves after splitting on the first colon, as a real one does:
+    the encoded secret is accepted, the same secret sent raw (its `+` read as a space) is not."""
+    encoded = base64.b64encode(
+        f"{quote(contract.CLIENT_ID, safe='')}:{quote(contract.CLIENT_SECRET, safe='')}".encode()
+    ).decode()
+    for header, status in ((f"Basic {encoded}", 200), (None, 401)):
+        redirect, verifier = authorize(sandbox.url)
+        response = requests.post(
+            f"{sandbox.url}/connect/token",
+            headers={"Authorization": header} if header else {},
+            auth=None if header else (contract.CLIENT_ID, contract.CLIENT_SECRET),
+            data={
+                "grant_type": "authorization_code",
+                "code": redirect["code"],
+                "redirect_uri": REDIRECT,
+                "code_verifier": verifier,
+            },
+            timeout=10,
+        )
+        assert response.status_code == status, response.text
 
 
 def test_unknown_scope_is_invalid_scope(sandbox):
@@ -245,18 +253,20 @@ def test_revoked_refresh_token_no_longer_works(sandbox):
     )
 
 
+def company_path(sandbox, company_id: int = 101) -> str:
+    return f"/api/companies/{sandbox.state.rest_ids.company(sandbox.state.world.company(company_id))}"
+
+
 def test_rest_requires_subscription_key_and_bearer_token(sandbox):
     access = login(sandbox.url)["access_token"]
     missing_key = api(sandbox.url, "/api/companies", access, key=None)
-    assert missing_key.status_code == 401
-    assert (
-        set(missing_key.json()) == {"title", "detail", "code"}
-        and "subscription key" in missing_key.json()["detail"]
-    )
+    assert missing_key.status_code == 401 and "subscription key" in missing_key.json()["message"]
     assert api(sandbox.url, "/api/companies", access, key="wrong").status_code == 401
-    assert api(sandbox.url, "/api/companies", None).status_code == 401
+    no_token = api(sandbox.url, "/api/companies", None)
+    assert no_token.status_code == 401 and no_token.json()["code"] == 40101
     invalid = api(sandbox.url, "/api/companies", "made-up-token")
-    assert invalid.status_code == 401 and invalid.json()["code"] == "invalid_token"
+    assert invalid.status_code == 401 and invalid.json()["code"] == 40102
+    assert invalid.json()["type"] == "authenticationError" and invalid.json()["httpStatus"] == 401
 
 
 def test_missing_scope_is_403(sandbox):
@@ -269,8 +279,19 @@ def test_missing_scope_is_403(sandbox):
         code_verifier=verifier,
     ).json()["access_token"]
     assert api(sandbox.url, "/api/companies", access).status_code == 200
-    denied = api(sandbox.url, "/api/companies/101/employees", access)
-    assert denied.status_code == 403 and denied.json()["code"] == "insufficient_scope"
+    denied = api(sandbox.url, f"{company_path(sandbox)}/employees", access)
+    assert denied.status_code == 403 and isinstance(denied.json()["code"], int)
+    assert "employee.info.read" in denied.json()["detail"]
+
+
+def test_document_scopes_guard_run_output_and_document_content(sandbox):
+    run = sandbox.state.world.runs(101, sandbox.state.config.first_year)[0]
+    output = f"{company_path(sandbox)}/runs/{run.payroll_run_id}/wagecodes/xml"
+    without = sandbox.state.identity.grant_offline_access(contract.SCOPES - {"company.document.read"})
+    assert api(sandbox.url, output, without["access_token"], year=run.year).status_code == 403
+    reader = sandbox.state.identity.grant_offline_access(contract.SCOPES - {"document.read"})
+    task = api(sandbox.url, output, reader["access_token"], year=run.year).json()["taskId"]
+    assert api(sandbox.url, f"/api/documents/{task}", reader["access_token"]).status_code == 403
 
 
 def test_access_tokens_expire(start_sandbox):
@@ -279,83 +300,118 @@ def test_access_tokens_expire(start_sandbox):
     assert tokens["expires_in"] == 1
     assert api(sb.url, "/api/companies", tokens["access_token"]).status_code == 200
     time.sleep(1.2)
-    assert api(sb.url, "/api/companies", tokens["access_token"]).status_code == 401
+    expired = api(sb.url, "/api/companies", tokens["access_token"])
+    assert expired.status_code == 401 and expired.json()["code"] == 40102
     fresh = token(sb.url, grant_type="refresh_token", refresh_token=tokens["refresh_token"]).json()
     assert api(sb.url, "/api/companies", fresh["access_token"]).status_code == 200
+
+
+def test_rest_ids_are_uuids_stable_for_the_seed(sandbox, start_sandbox):
+    access = login(sandbox.url)["access_token"]
+    again = start_sandbox(as_of=sandbox.state.config.as_of.isoformat())
+    other_access = again.state.identity.grant_offline_access()["access_token"]
+    companies = all_items(sandbox.url, "/api/companies", access)
+    assert companies == all_items(again.url, "/api/companies", other_access)  # same seed, same ids
+    assert [c["number"] for c in companies] == ["1", "2", "3"]
+    for company in companies:
+        assert str(uuid.UUID(company["companyId"])) == company["companyId"]
+    other_seed = start_sandbox(seed=7)
+    assert (
+        all_items(
+            other_seed.url, "/api/companies", other_seed.state.identity.grant_offline_access()["access_token"]
+        )[0]["companyId"]
+        != companies[0]["companyId"]
+    )
+    assert api(sandbox.url, "/api/companies/101/runs", access).status_code == 400  # a SOAP id is no REST id
+    unknown = api(sandbox.url, f"/api/companies/{uuid.uuid4()}/runs", access)
+    assert unknown.status_code == 404 and unknown.json()["code"] == 40404
 
 
 def test_rest_paths_and_fields(sandbox):
     access = login(sandbox.url)["access_token"]
     year = sandbox.state.config.first_year
     companies = all_items(sandbox.url, "/api/companies", access)
-    assert {c["companyId"] for c in companies} == {101, 102, 103}
-    assert all_items(sandbox.url, f"/api/debtors/{contract.DEBTOR_ID}/companies", access) == companies
-    runs = all_items(sandbox.url, "/api/companies/101/runs", access, year=year)
+    assert {tuple(c) for c in companies} == {("companyId", "number", "name", "debtorId")}
+    debtors = all_items(sandbox.url, "/api/debtors", access)
+    assert all_items(sandbox.url, f"/api/debtors/{debtors[0]['debtorId']}/companies", access) == companies
+    runs = all_items(sandbox.url, f"{company_path(sandbox)}/runs", access, year=year)
     assert len(runs) == 13
-    for field in (
+    assert set(runs[0]) == {
         "payrollRunId",
         "number",
+        "description",
         "year",
-        "type",
-        "locked",
-        "createdAt",
         "periodStart",
         "periodEnd",
-        "description",
-        "runAt",
-    ):
-        assert field in runs[0], field
-    assert runs[5]["type"] == "correction" and runs[5]["periodStart"] == 3
-    in_run = all_items(sandbox.url, f"/api/companies/101/runs/{runs[5]['payrollRunId']}/employees", access)
-    assert len(in_run) == 1
-    employees = all_items(sandbox.url, "/api/companies/101/employees", access)
-    assert len(employees) == 8
-    assert {"bsn", "birthDate", "firstName", "lastName"} <= set(employees[0]["personalInfo"])
-    assert api(sandbox.url, "/api/companies/999/runs", access).status_code == 404
+        "createdAt",
+        "type",
+        "locked",
+    }
+    assert runs[5]["type"] == "twk" and runs[5]["periodStart"] == 3 and runs[0]["type"] == "normal"
+    in_run = all_items(
+        sandbox.url, f"{company_path(sandbox)}/runs/{runs[5]['payrollRunId']}/employees", access
+    )
+    assert len(in_run) == 1 and set(in_run[0]) == {"employeeId", "employeeNumber"}
+    employees = all_items(sandbox.url, f"{company_path(sandbox)}/employees", access)
+    assert len(employees) == 8 and {tuple(e) for e in employees} == {("employeeId", "employeeBasicInfo")}
+    history = all_items(sandbox.url, f"{company_path(sandbox)}/employees/personalinfo", access)
+    first = next(h for h in history if h["info"][0]["basicInfo"]["employeeNumber"] == 1)
+    assert len(first["info"]) == 2 and first["info"][0]["createdAt"] > first["info"][1]["createdAt"]
+    assert "bsn" not in str(history).lower()  # the BSN is only in privateInfos, which the product never reads
+    departments = all_items(sandbox.url, f"{company_path(sandbox)}/employees/departments", access)
+    assert sorted(len(d["departments"]) for d in departments)[-1] == 2  # one employee moved
+    centres = all_items(sandbox.url, f"{company_path(sandbox)}/employees/costcenters", access)
+    assert {c["employeeCostCenters"][0]["costCenters"]["code"] for c in centres} == {"100", "200", "300"}
 
 
-def test_rest_wage_components_are_the_entered_ones_and_match_the_report(sandbox):
+def test_a_multi_debtor_consent_gets_40306_and_lists_per_debtor(start_sandbox):
+    sb = start_sandbox(debtors=2)
+    access = sb.state.identity.grant_offline_access()["access_token"]
+    refused = api(sb.url, "/api/companies", access)
+    assert refused.status_code == 403 and refused.json()["code"] == 40306
+    debtors = all_items(sb.url, "/api/debtors", access)
+    per_debtor = [all_items(sb.url, f"/api/debtors/{d['debtorId']}/companies", access) for d in debtors]
+    assert [len(c) for c in per_debtor] == [2, 1]
+    assert {c["debtorId"] for c in per_debtor[1]} == {debtors[1]["debtorId"]}
+
+
+def test_rest_wage_components_are_nested_per_employee_and_match_the_report(sandbox):
     access = login(sandbox.url)["access_token"]
     year = sandbox.state.config.first_year
-    fixed = all_items(
-        sandbox.url, "/api/companies/101/employees/fixedwagecomponents", access, page_size=25, year=year
-    )
-    variable = all_items(
-        sandbox.url, "/api/companies/101/employees/variablewagecomponents", access, year=year
-    )
-    assert {c["code"] for c in fixed} == {"1000"} and {c["code"] for c in variable} == {"1100"}
+    base = f"{company_path(sandbox)}/employees"
     truth = sandbox.state.truth
+    fixed, variable = [], []
+    for period in range(1, 13):
+        for kind, found in (("fixedWageComponents", fixed), ("variablewagecomponents", variable)):
+            for item in all_items(sandbox.url, f"{base}/{kind}", access, year=year, period=period):
+                found.extend(item[kind])
+    assert {c["code"] for c in fixed} == {1000} and {c["code"] for c in variable} == {1100}
     assert len(fixed) == truth.rows("rest_fixed_wage_components", 101, year)
     assert sum(c["value"] for c in fixed) == truth.total("rest_fixed_wage_components", 101, year)
     assert sum(c["value"] for c in variable) == truth.total("rest_variable_wage_components", 101, year)
     assert all(isinstance(c["value"], Decimal) for c in fixed)
-    employee = fixed[0]["employeeId"]
+    employee = sandbox.state.rest_ids.employee(sandbox.state.world.employees(101)[0])
     one = all_items(
-        sandbox.url,
-        "/api/companies/101/employees/fixedwagecomponents",
-        access,
-        year=year,
-        period=3,
-        employeeId=employee,
+        sandbox.url, f"{base}/fixedWageComponents", access, year=year, period=3, employeeId=employee
     )
-    assert [(c["period"], c["employeeId"]) for c in one] == [(3, employee)]
-    assert set(one[0]) >= {"employeeId", "year", "period", "code", "description", "value"}
+    assert [item["employeeId"] for item in one] == [employee] and len(one[0]["fixedWageComponents"]) == 1
     recent = all_items(
-        sandbox.url,
-        "/api/companies/101/employees/fixedwagecomponents",
-        access,
-        year=year,
-        createdFrom=f"{year}-12-01",
+        sandbox.url, f"{base}/fixedWageComponents", access, year=year, period=3, createdFrom=f"{year}-05-01"
     )
-    assert {c["period"] for c in recent} == {12}
+    corrected = sandbox.state.world.employees(101)[0]
+    assert [item["employeeId"] for item in recent] == [sandbox.state.rest_ids.employee(corrected)]
 
 
-def test_pagination_shapes_and_bad_page_size(start_sandbox):
-    sb = start_sandbox(pagination_style="flat")
-    access = sb.state.identity.grant_offline_access()["access_token"]
-    body = api(sb.url, "/api/companies", access, pageSize=2, pageNumber=2).json()
-    assert "pagination" not in body
-    assert (body["pageNumber"], body["pageSize"], body["totalPages"], body["totalRecords"]) == (2, 2, 2, 3)
-    assert len(body["data"]) == 1
-    bad = api(sb.url, "/api/companies", access, pageSize=0)
-    assert bad.status_code == 400 and "pageSize" in bad.json()["detail"]
+def test_page_size_above_100_is_a_validation_error(sandbox):
+    access = sandbox.state.identity.grant_offline_access()["access_token"]
+    body = api(sandbox.url, "/api/companies", access, pageSize=2, pageNumber=2).json()
+    meta = body["pagination"]
+    assert (meta["pageNumber"], meta["pageSize"], meta["totalPages"], meta["totalRecords"]) == (2, 2, 2, 3)
+    assert len(body["data"]) == 1 and meta["nextPage"] is None and "pageNumber=1" in meta["previousPage"]
+    assert api(sandbox.url, "/api/companies", access).json()["pagination"]["pageSize"] == 20
+    assert api(sandbox.url, "/api/companies", access, pageSize=100).status_code == 200
+    for size in (101, 400, 0):
+        bad = api(sandbox.url, "/api/companies", access, pageSize=size)
+        assert bad.status_code == 400, size
+        assert (bad.json()["type"], bad.json()["code"]) == ("validationError", 40033)
+        assert bad.json()["invalid-params"][0]["name"] == "pageSize"

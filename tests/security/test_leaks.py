@@ -1,6 +1,7 @@
 """Scenario 11: a full sync at DEBUG shows no secret, token, BSN or birth date anywhere we can read.
 
-Searched: the captured log text (root, zeep, zeep.transports, urllib3, requests, dagster at DEBUG),
+Searched: the captured log text (PAYROLL_LOG_LEVEL=DEBUG: every Python logger, zeep.transports held at
+INFO, and Dagster's console log at DEBUG), with the tokens encrypted at rest and their key searched for,
 the serialized Dagster run and event records (messages, metadata, errors), and the exception texts
 (error and traceback) of a sync made to fail.
 """
@@ -33,6 +34,8 @@ def _sources(secured) -> dict[str, str]:
 def test_the_captured_text_is_real(secured):
     """Guards the other tests against searching nothing: every source holds what a sync writes."""
     assert "DEBUG" in secured.logs and "urllib3" in secured.logs
+    assert " - DEBUG - " in secured.logs and " - STEP_START - " in secured.logs  # Dagster's console log
+    assert any(name.startswith("token encryption key") for name in secured.secrets)
     assert "nmbrs/wage_components" in secured.events and "ASSET_MATERIALIZATION" in secured.events
     assert "run `payroll connect` again" in secured.exceptions and 'File "' in secured.exceptions
     assert len(secured.secrets) >= 5 and len(secured.bsns) >= 18

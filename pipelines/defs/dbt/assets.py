@@ -16,7 +16,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.defs.dbt.project import dbt_project
 from pipelines.defs.dbt.translator import PayrollDbtTranslator
-from pipelines.lib import settings, warehouse
+from pipelines.lib import logs, settings, warehouse
 
 COMPANY_TAG = "dagster/partition/company"
 YEAR_TAG = "dagster/partition/year"
@@ -113,6 +113,7 @@ def payroll_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Itera
         context.log.info(f"dbt build of company {run_slice['company_id']}, year {run_slice['year']}")
     invocation = dbt.cli(args, context=context, raise_on_error=False)
     completeness_failed = False
+    succeeded = False
     try:
         for event in invocation.stream():
             event = _with_unmapped_listed(event)
@@ -122,12 +123,27 @@ def payroll_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Itera
                 )
             yield event
         error = None if invocation.is_successful() else str(invocation.get_error())
+        succeeded = error is None
     finally:
+        # A failed (or interrupted) build's dbt.log is kept: the target folder holding it goes next.
+        kept_log = None if succeeded else logs.keep_failed_dbt_log(invocation.target_path, context.run_id)
         # Each invocation gets its own target folder; its events are streamed, so drop it (no unbounded growth).
         shutil.rmtree(invocation.target_path, ignore_errors=True)
     if error is not None:
         reason = describe_unmapped(unmapped_components()) if completeness_failed else error
-        raise dg.Failure(description=f"dbt build failed: {reason}")
+        raise dg.Failure(
+            description=f"dbt build failed: {_pointing_at(reason, invocation.target_path, kept_log)}"
+        )
+
+
+def _pointing_at(reason: str, target_path: Path, kept_log: Path | None) -> str:
+    """The failure text with dbt's log path (in the deleted target folder) replaced by the kept copy."""
+    deleted = str(target_path / "dbt.log")
+    if kept_log is None:
+        return reason.replace(f", or view the dbt debug log: {deleted}", "")
+    if deleted in reason:
+        return reason.replace(deleted, str(kept_log))
+    return f"{reason} (dbt log: {kept_log})"
 
 
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))

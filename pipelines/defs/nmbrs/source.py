@@ -1,30 +1,39 @@
 """The Nmbrs API as the assets see it: one session per run, whichever source mode is configured.
 
 Source modes (NMBRS_SOURCE_MODE, docs/design.md):
-- `rest+soap`: REST for companies, runs and employees; SOAP for the per-period wage-component
-  report and payslips (REST runs are mapped to SOAP run ids by (year, number) via Run_GetList).
+- `rest+soap`: REST lists the companies, runs and employees; SOAP delivers the per-period
+  wage-component report and the payslips. REST ids are UUIDs and the raw tables hold SOAP integer
+  ids, so REST rows are matched to SOAP ones on the documented keys (pipelines/lib/nmbrs/id_join.py):
+  companies by number, employees by employee number, runs by (year, number).
 - `soap`: everything from SOAP.
-- `rest`: everything from REST; wage components are the REST fixed + variable components (not the
-  full computed payroll result), so the coverage is recorded as `rest_only`, and there are no payslips.
+- `rest`: refused for now with a clear error: loading REST alone needs raw tables that hold REST's
+  UUIDs next to the SOAP ids (docs/nmbrs-api.md).
 Clients are created on first use and closed with the session.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 
 from pipelines.defs.nmbrs.tables import EnvironmentRow
-from pipelines.lib.nmbrs.config import NmbrsSettings, is_local_url
+from pipelines.lib.nmbrs import id_join
+from pipelines.lib.nmbrs.config import NmbrsSettings, poll_interval
 from pipelines.lib.nmbrs.errors import NmbrsError
 from pipelines.lib.nmbrs.records import Company, Employee, PersonalData, RunInfo, WageComponent
 from pipelines.lib.nmbrs.reports import DriftRecorder, ReportLine
-
-LOCAL_POLL = (0.2, 2.0)  # first wait and longest wait between polls of report tasks (seconds)
-REMOTE_POLL = (5.0, 60.0)
+from pipelines.lib.nmbrs.rest_records import RestCompany
 
 
-class MissingRunError(NmbrsError):
-    """A REST run has no SOAP counterpart (or no run number), so its payslips cannot be requested."""
+class RestOnlyUnavailable(NmbrsError):
+    """NMBRS_SOURCE_MODE=rest: the raw tables cannot hold REST's UUID ids yet."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "NMBRS_SOURCE_MODE=rest cannot load yet: Nmbrs REST identifies companies, employees and runs "
+            "by UUIDs, and the raw tables hold the SOAP API's integer ids (docs/nmbrs-api.md). Fix: also "
+            "set NMBRS_USERNAME and NMBRS_TOKEN and use NMBRS_SOURCE_MODE=rest+soap, or use soap"
+        )
 
 
 class NmbrsSession:
@@ -33,6 +42,8 @@ class NmbrsSession:
         self.database_url = database_url
         self._soap = None
         self._rest = None
+        self._rest_companies: dict[int, RestCompany] | None = None
+        self._soap_companies: dict[int, Company] = {}
 
     # -- which API serves what ---------------------------------------------------------------
     @property
@@ -65,9 +76,7 @@ class NmbrsSession:
         if self._soap is None:
             from pipelines.lib.nmbrs.soap import NmbrsSoapClient
 
-            # The local sandbox finishes tasks in well under a second; real Nmbrs gets the 5 s backoff.
-            local = is_local_url(self.settings.soap_url)
-            self._soap = NmbrsSoapClient(self.settings, poll_interval=LOCAL_POLL if local else REMOTE_POLL)
+            self._soap = NmbrsSoapClient(self.settings, poll_interval=poll_interval(self.settings.soap_url))
         return self._soap
 
     @property
@@ -90,9 +99,37 @@ class NmbrsSession:
             if client is not None:
                 client.close()
         self._soap = self._rest = None
+        self._rest_companies = None
 
-    def _lister(self):
-        return self.soap if self.source_mode == "soap" else self.rest
+    def _through_rest(self) -> bool:
+        """True when REST lists the rows (rest+soap); refuses REST-only loading."""
+        if self.source_mode == "rest":
+            raise RestOnlyUnavailable()
+        return self.source_mode == "rest+soap"
+
+    def _company_pairs(self) -> dict[int, RestCompany]:
+        """The REST company behind each SOAP company id, matched on the company number (once per session)."""
+        if self._rest_companies is None:
+            pairs = id_join.join_ids(
+                "company",
+                ((id_join.number_key(c.number), c) for c in self.rest.companies()),
+                ((id_join.number_key(c.number), c) for c in self.soap.companies()),
+                "listing companies",
+            )
+            self._rest_companies = {soap.company_id: rest for rest, soap in pairs}
+            self._soap_companies = {
+                soap.company_id: dataclasses.replace(soap, name=rest.name) for rest, soap in pairs
+            }
+        return self._rest_companies
+
+    def _rest_company_id(self, company_id: int) -> str:
+        try:
+            return self._company_pairs()[company_id].company_id
+        except KeyError:
+            raise id_join.IdJoinError(
+                f"company {company_id} is not among the companies the REST consent covers. Fix: include it in "
+                "the consent (run `payroll connect` again), or leave it out of the sync"
+            ) from None
 
     # -- reference data ----------------------------------------------------------------------
     def environment(self) -> EnvironmentRow:
@@ -102,31 +139,44 @@ class NmbrsSession:
         return EnvironmentRow(env.domain, env.subdomain, self.source_mode)
 
     def companies(self) -> list[Company]:
-        return list(self._lister().companies())
+        if not self._through_rest():
+            return list(self.soap.companies())
+        self._company_pairs()
+        return list(self._soap_companies.values())
 
     def employees(self, company_id: int) -> list[tuple[Employee, PersonalData]]:
-        return list(self._lister().employees(company_id))
+        """The SOAP rows of the employees REST lists (matched on the employee number)."""
+        if not self._through_rest():
+            return list(self.soap.employees(company_id))
+        rest = self.rest.employees(self._rest_company_id(company_id))
+        pairs = id_join.join_ids(
+            "employee",
+            ((id_join.number_key(e.employee_number), e) for e in rest),
+            ((id_join.number_key(e.employee_number), (e, p)) for e, p in self.soap.employees(company_id)),
+            f"listing the employees of company {company_id}",
+        )
+        return [soap for _, soap in pairs]
 
     # -- company-year ------------------------------------------------------------------------
     def runs(self, company_id: int, year: int) -> list[RunInfo]:
-        return list(self._lister().runs(company_id, year))
+        if not self._through_rest():
+            return list(self.soap.runs(company_id, year))
+        return [
+            id_join.rest_run_as_run_info(run, company_id)
+            for run in self.rest.runs(self._rest_company_id(company_id), year)
+        ]
 
     def soap_run_ids(self, company_id: int, year: int, runs: Sequence[RunInfo]) -> dict[int, str]:
-        """SOAP run id per run number of `runs` (Run_GetList; no call in soap mode, where they are)."""
-        if self.source_mode == "soap":
-            soap_runs = runs
-        else:
-            soap_runs = self.soap.runs(company_id, year)
-        by_number = {run.run_number: run.run_id for run in soap_runs if run.year == year}
-        missing = [run for run in runs if run.run_number not in by_number]
-        if missing:
-            run = missing[0]
-            raise MissingRunError(
-                f"CompanyService.Run_GetList for company {company_id}, year {year} lists no run number "
-                f"{run.run_number} (REST run {run.run_id}), so its payslips cannot be requested. Fix: the "
-                "REST and SOAP APIs disagree; run the sync again later, or use NMBRS_SOURCE_MODE=soap"
-            )
-        return {run.run_number: by_number[run.run_number] for run in runs}
+        """SOAP run id per run number of `runs`, matched on (year, number) with Run_GetList (no call in
+        soap mode, where the runs are SOAP's own)."""
+        soap_runs = runs if self.source_mode == "soap" else self.soap.runs(company_id, year)
+        pairs = id_join.join_ids(
+            "run",
+            (((run.year, run.run_number), run) for run in runs),
+            (((run.year, run.run_number), run) for run in soap_runs),
+            f"matching the runs of company {company_id}, {year} to request their payslips",
+        )
+        return {rest.run_number: soap.run_id for rest, soap in pairs}
 
     def start_wage_component_report(self, company_id: int, year: int) -> str:
         return self.soap.start_wage_component_report(company_id, year)
@@ -151,4 +201,5 @@ class NmbrsSession:
         return self.soap.load_report(task_id, load, kind=kind, year=year, run_id=run_id)
 
     def rest_wage_components(self, company_id: int, year: int) -> Iterator[WageComponent]:
-        return self.rest.wage_components(company_id, year)
+        """Wage components from REST alone: not loadable into the integer-keyed raw tables yet."""
+        raise RestOnlyUnavailable()

@@ -24,21 +24,26 @@ DEFAULT_REST_URL = "https://api.nmbrsapp.com"
 DEFAULT_IDENTITY_URL = "https://identityservice.nmbrs.com"
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:53682/callback"
 SANDBOX_REDIRECT_URI = "http://127.0.0.1:0/callback"  # port 0: the listener takes a free port
+# The scopes the product reads with (docs/nmbrs-api.md); one scope the app may not ask for refuses
+# the whole consent request, so nothing beyond these is asked.
 DEFAULT_SCOPES = (
     "company.info.read",
     "company.payrollsettings.read",
     "employee.info.read",
-    "employee.employment.read",
     "employee.payment.read",
+    "company.document.read",
+    "document.read",
     "offline_access",
 )
+LOCAL_POLL = (0.2, 2.0)  # first and longest wait between polls of report/document tasks (seconds)
+REMOTE_POLL = (5.0, 60.0)
 
 SANDBOX_CREDENTIALS = {
     "username": "demo@payroll.example",
     "token": "sandbox-token",
     "domain": "payrolldemo",
     "client_id": "payroll-sandbox",
-    "client_secret": "sandbox-secret",
+    "client_secret": "sandbox-secret%+*$:/",
     "subscription_key": "sandbox-subscription-key",
 }
 
@@ -73,6 +78,12 @@ def _check_url(name: str, value: str) -> str:
 def is_local_url(url: str) -> bool:
     """True for loopback addresses: the sandbox, never real Nmbrs."""
     return (urlsplit(url).hostname or "") in {"127.0.0.1", "localhost", "::1"}
+
+
+def poll_interval(url: str) -> tuple[float, float]:
+    """How often to ask for a background task: a local sandbox finishes in well under a second, real
+    Nmbrs gets the 5 s doubling to 60 s that public clients use."""
+    return LOCAL_POLL if is_local_url(url) else REMOTE_POLL
 
 
 @dataclass(frozen=True)

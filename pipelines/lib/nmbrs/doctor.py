@@ -114,8 +114,12 @@ def rest_checks(nmbrs: NmbrsSettings, database_url: str, factory: Callable | Non
     checks = [Check("REST token", True, f"stored for {nmbrs.connection_name}")]
     client = (factory or NmbrsRestClient)(nmbrs, store)
     try:
-        client.get("/api/companies", {"pageNumber": 1, "pageSize": 1})
-        checks.append(Check("REST subscription key and scopes", True, "GET /api/companies answered"))
+        companies = client.companies()
+        checks.append(
+            Check(
+                "REST subscription key and scopes", True, f"the consent covers {len(companies)} company(ies)"
+            )
+        )
     except NmbrsError as exc:
         checks.append(Check("REST subscription key and scopes", False, str(exc)))
     finally:

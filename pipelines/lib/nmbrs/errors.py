@@ -6,6 +6,8 @@ secret or personal data: Nmbrs's own fault text is only kept (redacted) for code
 `retryable` tells callers (the SOAP/REST retry loops, Dagster retry policies) whether trying the
 same call again can help: True for transport errors, HTTP 5xx/429 and Nmbrs 1006; False for
 authentication, permission and data-rights faults, which need the user to change something.
+REST errors carry the vendor's integer `code` (docs/nmbrs-api.md); 42909 (plan quota exhausted) is
+never retryable, a plain 429 is (after Retry-After).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class FaultInfo:
     retryable: bool = False
 
 
-# One entry per code of the contract (../shared/nmbrs-contract.md). `{operation}` is filled in.
+# One entry per SOAP fault code (docs/nmbrs-api.md). `{operation}` is filled in.
 FAULTS: dict[int, FaultInfo] = {
     1001: FaultInfo(
         "invalid authentication (user, token or domain)",
@@ -182,16 +184,57 @@ class ReportContentError(NmbrsError):
 
 
 class RestError(NmbrsError):
-    """A REST call failed. `status` is the HTTP status (None for transport errors)."""
+    """A REST call failed. `status` is the HTTP status (None for transport errors), `code` the
+    vendor's integer error code when the body carried one, `retry_after` the seconds Nmbrs asked for."""
 
-    def __init__(self, method: str, path: str, status: int | None, detail: str, fix: str):
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        detail: str,
+        fix: str,
+        *,
+        code: int | None = None,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
+    ):
         self.method = method
         self.path = path
         self.status = status
-        self.retryable = status is None or status == 429 or status >= 500
+        self.code = code
+        self.retry_after = retry_after
+        self.retryable = (
+            (status is None or status == 429 or status >= 500) if retryable is None else retryable
+        )
         where = f"{method} {path}"
         got = f"HTTP {status}" if status is not None else "no response"
-        super().__init__(f"Nmbrs REST {where} failed ({got}): {detail}. Fix: {fix}")
+        if code is not None:
+            got += f", code {code}"
+        super().__init__(f"Nmbrs REST {where} failed ({got}): {detail.rstrip('.')}. Fix: {fix}")
+
+
+class QuotaExhausted(RestError):
+    """42909: the subscription plan's call volume is used up. It resets with the billing cycle, so
+    retrying within a sync cannot help."""
+
+
+class MultiDebtorConsent(RestError):
+    """40306: the endpoint does not answer a token consented for several debtors (not a scope problem)."""
+
+
+class DocumentTimeout(NmbrsError):
+    """REST document tasks still answered 202 when the overall deadline passed."""
+
+    def __init__(self, what: list[str], deadline_seconds: float):
+        self.what = list(what)
+        self.deadline_seconds = deadline_seconds
+        shown = ", ".join(what[:3]) + (", ..." if len(what) > 3 else "")
+        super().__init__(
+            f"Nmbrs REST GET /api/documents: {len(what)} document(s) ({shown}) were still being processed "
+            f"after {deadline_seconds:.0f} s. Fix: Nmbrs is busy; run the sync again later, or raise the "
+            "deadline (NMBRS_REPORT_DEADLINE_SECONDS)"
+        )
 
 
 class OAuthError(NmbrsError):

@@ -2,8 +2,10 @@
 
 - `new_pkce()`, `authorize_url(settings, redirect_uri, state, challenge)`: the URL the user opens.
 - `RedirectListener`: a one-shot HTTP listener on 127.0.0.1 that receives `?code=&state=`.
-- `exchange_code(...)` and `refresh(...)`: the token endpoint. A rejected refresh token
-  (`invalid_grant`) raises ReconnectRequired.
+- `exchange_code(...)` and `refresh(...)`: the token endpoint, with HTTP Basic client
+  authentication whose id and secret are percent-encoded first (RFC 6749 §2.3.1,
+  `basic_auth_header`): Nmbrs secrets hold `*`, `$` or `+`, and unencoded they give
+  `invalid_client`. A rejected refresh token (`invalid_grant`) raises ReconnectRequired.
 - `approve_in_sandbox(url)`: answers the sandbox's consent page, for demos and tests; refused unless
   the identity service is on this machine.
 - `connect(settings, store, ...)`: the whole `payroll connect` flow; stores the refresh token.
@@ -24,7 +26,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
 import requests
 
@@ -70,14 +72,22 @@ def authorize_url(settings: NmbrsSettings, redirect_uri: str, state: str, code_c
     return f"{settings.identity_url}{AUTHORIZE_PATH}?{query}"
 
 
+def basic_auth_header(client_id: str, client_secret: str) -> str:
+    """`Basic base64(urlencode(id):urlencode(secret))`, as RFC 6749 §2.3.1 asks of OAuth clients."""
+    pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
+    return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+
+
 def _token_request(settings: NmbrsSettings, form: dict[str, str], what: str, session=None) -> TokenResponse:
     http = session or requests
     try:
         response = http.post(
             settings.identity_url + TOKEN_PATH,
             data=form,
-            auth=(settings.client_id, settings.client_secret),
-            headers={"Accept": "application/json"},
+            headers={
+                "Accept": "application/json",
+                "Authorization": basic_auth_header(settings.client_id, settings.client_secret),
+            },
             timeout=settings.timeout_seconds,
         )
     except requests.RequestException as exc:

@@ -8,6 +8,12 @@
   The rotated refresh token is committed BEFORE the new access token is handed out; if storing it
   fails, the transaction rolls back, the previous row stays and the error says so.
 - A refresh token the identity service rejects raises ReconnectRequired.
+- Both tokens are stored encrypted (pipelines/lib/encryption.py: Fernet, the key outside the
+  database). Rows stored in plain text by an earlier version are encrypted when a store is first
+  opened. Tokens that no longer open (the key file was lost, PAYROLL_SECRET_KEY changed) raise
+  ReconnectRequired: `payroll connect` stores new ones under the current key.
+- `reencrypt_all(database_url, ring)`: every row under the ring's first key, in one transaction
+  (`payroll secrets rotate-key`).
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from collections.abc import Callable
 
 import psycopg2
 
-from pipelines.lib import warehouse
+from pipelines.lib import encryption, warehouse
+from pipelines.lib.encryption import KeyRing, SecretKeyError
 from pipelines.lib.nmbrs import oauth
 from pipelines.lib.nmbrs.config import NmbrsSettings
 from pipelines.lib.nmbrs.errors import OAuthError, ReconnectRequired
@@ -32,11 +39,13 @@ class TokenStore:
         settings: NmbrsSettings,
         *,
         refresher: Callable[[NmbrsSettings, str], oauth.TokenResponse] = oauth.refresh,
+        key_ring: Callable[[], KeyRing] = encryption.key_ring,
     ):
         self.database_url = database_url
         self.settings = settings
         self.connection = settings.connection_name
         self._refresher = refresher
+        self._key_ring = key_ring
         self._cached: tuple[str, dt.datetime] | None = None
         self.refreshes = 0
         self._ensure_table()
@@ -48,11 +57,28 @@ class TokenStore:
         return warehouse.connect(self.database_url, application_name="payroll-token-store")
 
     def _ensure_table(self) -> None:
+        """The token table, with any row an earlier version stored in plain text encrypted."""
         conn = self._connect()
         try:
             with conn.cursor() as cur:
                 cur.execute("create schema if not exists payroll_private")
                 cur.execute(warehouse.OAUTH_TOKENS_DDL)
+                conn.commit()
+                cur.execute(
+                    "select connection, refresh_token, access_token from payroll_private.oauth_tokens "
+                    "where not (coalesce(refresh_token, %(p)s) like %(like)s and coalesce(access_token, %(p)s) "
+                    "like %(like)s) for update",
+                    {"p": encryption.PREFIX, "like": encryption.PREFIX + "%"},
+                )
+                plain = cur.fetchall()
+                if plain:
+                    ring = self._key_ring()
+                    for connection, refresh_token, access_token in plain:
+                        cur.execute(
+                            "update payroll_private.oauth_tokens set refresh_token = %s, access_token = %s "
+                            "where connection = %s",
+                            (_sealed(ring, refresh_token), _sealed(ring, access_token), connection),
+                        )
             conn.commit()
         finally:
             conn.close()
@@ -67,6 +93,7 @@ class TokenStore:
         self._save(tokens.refresh_token, tokens.access_token, tokens.expires_at)
 
     def _save(self, refresh_token: str, access_token: str | None, expires_at: dt.datetime | None) -> None:
+        ring = self._key_ring()
         conn = self._connect()
         try:
             with conn.cursor() as cur:
@@ -76,7 +103,7 @@ class TokenStore:
                     "on conflict (connection) do update set refresh_token = excluded.refresh_token, "
                     "access_token = excluded.access_token, access_token_expires_at = excluded.access_token_expires_at, "
                     "updated_at = now(), generation = t.generation + 1",
-                    (self.connection, refresh_token, access_token, expires_at),
+                    (self.connection, ring.encrypt(refresh_token), _sealed(ring, access_token), expires_at),
                 )
             conn.commit()
         finally:
@@ -118,7 +145,13 @@ class TokenStore:
             if row is None or not row[0]:
                 conn.rollback()
                 raise ReconnectRequired("no Nmbrs REST connection is stored yet")
-            refresh_token, access_token, expires_at = row
+            ring = self._key_ring()
+            try:
+                refresh_token, access_token = ring.decrypt(row[0]), _opened(ring, row[1])
+            except SecretKeyError as exc:
+                conn.rollback()
+                raise ReconnectRequired(f"the stored Nmbrs tokens cannot be used: {exc}") from None
+            expires_at = row[2]
             now = dt.datetime.now(dt.UTC)
             if access_token and access_token != rejected and expires_at and expires_at - EXPIRY_MARGIN > now:
                 conn.rollback()  # another worker refreshed while we waited for the lock
@@ -135,8 +168,8 @@ class TokenStore:
                     "access_token_expires_at = %s, updated_at = now(), generation = generation + 1 "
                     "where connection = %s",
                     (
-                        tokens.refresh_token or refresh_token,
-                        tokens.access_token,
+                        ring.encrypt(tokens.refresh_token or refresh_token),
+                        ring.encrypt(tokens.access_token),
                         tokens.expires_at,
                         self.connection,
                     ),
@@ -153,3 +186,47 @@ class TokenStore:
         self.refreshes += 1
         self._cached = (tokens.access_token, tokens.expires_at)
         return tokens.access_token
+
+
+def _sealed(ring: KeyRing, value: str | None) -> str | None:
+    """`value` encrypted (None stays None; an already encrypted value is kept)."""
+    return value if value is None or encryption.is_encrypted(value) else ring.encrypt(value)
+
+
+def _opened(ring: KeyRing, value: str | None) -> str | None:
+    return None if value is None else ring.decrypt(value)
+
+
+def reencrypt_all(database_url: str, ring: KeyRing) -> int:
+    """Re-encrypt every stored token with the ring's first key, in one transaction; the rows done.
+
+    A row that does not open with the ring fails the whole rotation (nothing is changed), naming the
+    connection: its tokens are lost anyway, and `payroll connect` replaces them.
+    """
+    conn = warehouse.connect(database_url, application_name="payroll-token-store")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("create schema if not exists payroll_private")
+            cur.execute(warehouse.OAUTH_TOKENS_DDL)
+            cur.execute(
+                "select connection, refresh_token, access_token from payroll_private.oauth_tokens for update"
+            )
+            rows = cur.fetchall()
+            for connection, refresh_token, access_token in rows:
+                try:
+                    opened = (_opened(ring, refresh_token), _opened(ring, access_token))
+                except SecretKeyError as exc:
+                    raise ReconnectRequired(
+                        f"the stored tokens of connection {connection!r} cannot be re-encrypted: {exc}. Nothing "
+                        "was changed"
+                    ) from None
+                cur.execute(
+                    "update payroll_private.oauth_tokens set refresh_token = %s, access_token = %s "
+                    "where connection = %s",
+                    (*(None if value is None else ring.encrypt(value) for value in opened), connection),
+                )
+        conn.commit()
+        return len(rows)
+    finally:
+        warehouse.rollback_quietly(conn)
+        conn.close()

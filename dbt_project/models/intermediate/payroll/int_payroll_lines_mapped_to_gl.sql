@@ -27,6 +27,7 @@ select
     lines.year,
     lines.period,
     periods.period_type,
+    periods.period_label,
     periods.period_end_date,
     periods.calendar_year,
     periods.calendar_month,

@@ -1,5 +1,5 @@
 {#- Every company × year × period with data, placed in a calendar month by the period_to_month rule,
-    with the last payroll run that covered it. -#}
+    with its label (macro period_label) and the last payroll run that covered it. -#}
 with companies as (
     select * from {{ ref('stg_nmbrs__companies') }}
 ),
@@ -33,7 +33,8 @@ placed as (
         periods.year,
         periods.period,
         companies.period_type,
-        {{ period_end_date('companies.period_type', 'periods.year', 'periods.period') }} as period_end_date
+        {{ period_end_date('companies.period_type', 'periods.year', 'periods.period') }} as period_end_date,
+        {{ period_label('companies.period_type', 'periods.year', 'periods.period') }} as period_label
     from periods
     left join companies
         on companies.company_id = periods.company_id
@@ -44,6 +45,7 @@ select
     placed.year,
     placed.period,
     placed.period_type,
+    placed.period_label,
     placed.period_end_date,
     extract(year from placed.period_end_date)::integer as calendar_year,
     extract(month from placed.period_end_date)::integer as calendar_month,

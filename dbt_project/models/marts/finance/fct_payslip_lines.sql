@@ -32,12 +32,13 @@ select
     runs.run_at,
     runs.run_type,
     payslips.period,
+    periods.period_label,
     periods.calendar_year,
     periods.calendar_month,
     payslips.employee_id,
     payslips.wage_component_code,
     payslips.wage_component_description,
-    payslips.amount
+    payslips.amount::numeric(18, 2) as amount
 from payslips
 left join runs
     on runs.company_id = payslips.company_id

@@ -105,6 +105,7 @@ select
     companies.erp_entity,
     joined.year,
     joined.month,
+    make_date(joined.year, joined.month, 1) as month_start,
     chart.statement,
     joined.gl_account,
     chart.gl_account_name,

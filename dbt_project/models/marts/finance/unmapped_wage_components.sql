@@ -30,8 +30,8 @@ select
     max(unmapped_lines.wage_component_description) as wage_component_description,
     min(unmapped_lines.year) as first_year,
     (array_agg(unmapped_lines.period order by unmapped_lines.year, unmapped_lines.period))[1] as first_period,
-    count(*) as line_count,
-    sum(unmapped_lines.amount) as total_amount
+    count(*)::integer as line_count,
+    sum(unmapped_lines.amount)::numeric(18, 2) as total_amount
 from unmapped_lines
 left join companies
     on companies.company_id = unmapped_lines.company_id

@@ -12,7 +12,8 @@ renamed as (
         description::text as wage_component_description,
         value::numeric(18, 2) as amount,
         source::text as component_source,
-        _dagster_run_id::text as loaded_by_run_id
+        _dagster_run_id::text as loaded_by_run_id,
+        _loaded_at::timestamptz as loaded_at
     from source
 )
 

@@ -1,0 +1,34 @@
+"""Nmbrs's own general-ledger set-up in the sandbox: the account each wage component is booked on.
+
+It follows the default mapping the ERP side uses (`erp.mapping_for`, the model of
+mappings/wage_component_gl_mapping.csv): sign +1 books a debit, -1 a credit. In the demo world
+one component is set up differently in Nmbrs, so that reconciliation can name the side that
+disagrees (issue 13's `mapping_differs_from_nmbrs`): NMBRS_DIFFERENCE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines.sandbox.erp import mapping_for
+from pipelines.sandbox.scenarios import ScenarioConfig
+
+
+@dataclass(frozen=True)
+class LedgerDifference:
+    code: str
+    mapping_account: str  # where mappings/wage_component_gl_mapping.csv books it
+    nmbrs_account: str  # where Nmbrs's ledger set-up books it
+
+
+# Employee social security (4200): our CSV credits 1500, Nmbrs's set-up credits 1510.
+NMBRS_DIFFERENCE = LedgerDifference("4200", "1500", "1510")
+
+
+def nmbrs_accounts(config: ScenarioConfig, company_id: int, code: str) -> tuple[tuple[str, int], ...]:
+    """(account, +1 debit / -1 credit) per booking of one wage component, as set up in Nmbrs."""
+    accounts = mapping_for(company_id, code)
+    diff = NMBRS_DIFFERENCE
+    if config.is_demo_world and code == diff.code:
+        return tuple((diff.nmbrs_account if a == diff.mapping_account else a, s) for a, s in accounts)
+    return accounts
