@@ -1,7 +1,7 @@
 """A fast writer of Nmbrs wage-component reports in the real shape, for benchmarks.
 
 The accountant report `EmployeesList/Employees/WageComponentsList/WageComponents/Values/Value
-{ComponentValue, Period, Run}` with Nmbrs's `encoding="utf-16"` declaration (docs/nmbrs-api.md,
+{ComponentValue, Period, Run}` with Nmbrs's `encoding="utf-16"` declaration (docs/nmbrs-api-soap.md,
 SOAP). Values follow the sandbox's rules (salary, holiday allowance, deductions,
 employer charges, net, totals) in exact cents; every other employee's values use a comma as the
 decimal separator, as Nmbrs may send them. The writer returns the exact expected line count and

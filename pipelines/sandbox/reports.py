@@ -1,6 +1,6 @@
 """Report content: the XML documents carried as text in Reports_BackgroundTask_ResultResult/Content.
 
-Both shapes as docs/nmbrs-api.md (SOAP) describes them, each starting with .NET's
+Both shapes as docs/nmbrs-api-soap.md (SOAP) describes them, each starting with .NET's
 `<?xml version="1.0" encoding="utf-16"?>` although the text travels as UTF-8, after a byte-order
 mark in some reports (`with_bom`), so that both variants are served.
 - `wage_component_report`: the accountant per-period report, `EmployeesList/Employees/

@@ -294,7 +294,7 @@ def personal_info(state, call, token, fault):
 
 
 def _personal_info_v2(parent, ns: str, e: Employee, phone: str, info_id: int, last_name: str, created):
-    """One PersonalInfo_V2: its 36 children in the real type's order (docs/nmbrs-api.md, SOAP)."""
+    """One PersonalInfo_V2: its 36 children in the real type's order (docs/nmbrs-api-soap.md)."""
     display = " ".join(part for part in (e.first_name, e.prefix, last_name) if part)
     _fields(
         etree.SubElement(parent, f"{{{ns}}}PersonalInfo_V2"),

@@ -1,7 +1,7 @@
 """The SOAP contract: the sandbox and the SOAP client against the real shapes of Nmbrs's SOAP API v3.
 
 The oracle is the pair of XSDs in this folder, transcribed from the real ASMX WSDLs (Company and
-RunInfo of CompanyService, the 36-child PersonalInfo_V2 of EmployeeService; docs/nmbrs-api.md, SOAP).
+RunInfo of CompanyService, the 36-child PersonalInfo_V2 of EmployeeService; docs/nmbrs-api-soap.md).
 - The bundled WSDLs declare exactly these types, and every sandbox answer validates against them.
 - An element no WSDL of ours knows, anywhere in an answer, is skipped; the rest is read as before.
 - The current personal info is the version with the latest CreationDate, wherever it is in the list.
@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 XS = "{http://www.w3.org/2001/XMLSchema}"
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 VERSIONS = ("1.1", "1.2")
-# The contract's list (docs/nmbrs-api.md, SOAP): PersonalInfo_V2's 36 children, in this order.
+# The contract's list (docs/nmbrs-api-soap.md): PersonalInfo_V2's 36 children, in this order.
 PERSONAL_INFO_V2 = (
     "Id DisplayName EmployeeNumber BSN Title FirstName Initials Prefix LastName Nickname Gender "
     "NationalityCode PlaceOfBirth CountryOfBirthISOCode IdentificationNumber IdentificationType "

@@ -256,7 +256,7 @@ def _report_rows(lines: Iterator[ReportLine], company_id: int, year: int, runs: 
             f"the wage-component report for company {company_id}, year {year} is empty although Nmbrs lists "
             f"{runs} payroll run(s) for that year. Fix: run the sync again later; if it stays empty, open "
             "the report in Nmbrs (Reports > Accountant > wage components per period), check the company, "
-            "and check that the report's shape is the one described in docs/nmbrs-api.md"
+            "and check that the report's shape is the one described in docs/nmbrs-api-soap.md"
         )
 
 
@@ -282,7 +282,7 @@ def _payslip_rows(lines: Iterator[ReportLine], run: RunInfo) -> Iterator[tuple]:
             f"the payslip report of run {run.run_number} ({run.description or run.run_id}) for company "
             f"{run.company_id}, year {run.year} holds no payslip lines. Fix: run the sync again later; if it "
             "stays empty, open the run's payslips in Nmbrs and check that the report's shape is the "
-            "`<payslip>` shape described in docs/nmbrs-api.md"
+            "`<payslip>` shape described in docs/nmbrs-api-soap.md"
         )
 
 

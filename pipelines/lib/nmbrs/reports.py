@@ -1,6 +1,6 @@
 """Streaming parser for Nmbrs report content: the accountant wage-component report and the payslip report.
 
-The two shapes (docs/nmbrs-api.md, SOAP):
+The two shapes (docs/nmbrs-api-soap.md):
 - kind="period", `Reports_Accountant_Company_CompanyWageComponentsPerPeriod`: a root holding
   CompanyID, CompanyName, CompanyNumber, PeriodType and `EmployeesList/Employees {EmployeeID,
   EmployeeName, EmployeeNumber, WageComponentsList/WageComponents {ComponentGuid, ComponentNumber,
@@ -119,7 +119,7 @@ class _Where:
 
 _FORMAT_FIX = (
     "the Nmbrs report format changed or the report is damaged; check the report in Nmbrs "
-    "(docs/nmbrs-api.md describes the shape this product reads)"
+    "(docs/nmbrs-api-soap.md describes the shape this product reads)"
 )
 
 

@@ -62,7 +62,7 @@ WSDL_DIR = Path(__file__).resolve().parent / "wsdl"
 NAMESPACE = "https://api.nmbrs.nl/soap/v3/{service}"
 SERVICES = ("DebtorService", "CompanyService", "EmployeeService", "ReportService")
 
-# The operations a token's API user template must allow (docs/nmbrs-api.md, SOAP).
+# The operations a token's API user template must allow (docs/nmbrs-api-soap.md).
 REQUIRED_OPERATIONS = (
     "DebtorService.Environment_Get",
     "CompanyService.List_GetAll",
@@ -549,7 +549,7 @@ def _required(value: T | None, operation: str, element: str) -> T:
     if value is None:
         raise NmbrsError(
             f"{operation}: Nmbrs's answer has no {element}. Fix: the SOAP answer changed shape; run "
-            "`payroll doctor` and report it with the operation name (docs/nmbrs-api.md)"
+            "`payroll doctor` and report it with the operation name (docs/nmbrs-api-soap.md)"
         )
     return value
 
@@ -591,7 +591,7 @@ def _zeep_error(operation: str, exc: zeep.exceptions.Error) -> NmbrsError:
         return NmbrsError(
             f"{operation}: Nmbrs's answer does not fit the bundled WSDL ({detail}). Fix: the SOAP answer "
             "changed shape; report it with the operation name, or update pipelines/lib/nmbrs/wsdl "
-            "(docs/nmbrs-api.md)"
+            "(docs/nmbrs-api-soap.md)"
         )
     return NmbrsError(
         f"{operation}: the SOAP client failed ({type(exc).__name__}: {detail}). Fix: check NMBRS_SOAP_URL "
