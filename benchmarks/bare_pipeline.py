@@ -55,7 +55,7 @@ def load_company_year(client: NmbrsSoapClient, conn, company_id: int, year: int)
     lines = (
         (company_id, line.year, line.period, line.employee_id, line.code, line.description, line.value,
          "soap_period_report")
-        for line in client.report_lines(report, kind="period")
+        for line in client.report_lines(report, kind="period", year=year)
     )  # fmt: skip
     warehouse.replace_partition(
         conn, "nmbrs.wage_components", where, ROW_COLUMNS[WageComponent], lines, source="soap"

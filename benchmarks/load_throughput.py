@@ -32,7 +32,7 @@ from benchmarks.harness import (
     fmt_seconds,
     rate,
 )
-from benchmarks.report_xml import ReportFile, write_period_report
+from benchmarks.report_xml import YEAR, ReportFile, write_period_report
 
 TABLE = "nmbrs.wage_components"
 COMPANY_ID = 1
@@ -46,7 +46,7 @@ def _our_rows(path: Path) -> Iterator[peers.Row]:
     from pipelines.lib.nmbrs.reports import DriftRecorder, iter_report_lines
 
     with path.open("rb") as stream:
-        for line in iter_report_lines(stream, kind="period", drift=DriftRecorder()):
+        for line in iter_report_lines(stream, kind="period", year=YEAR, drift=DriftRecorder()):
             yield (
                 COMPANY_ID,
                 line.year,

@@ -1,6 +1,7 @@
 """The peers: what a data engineer would otherwise write or use, each done the way its docs suggest.
 
-- `lxml_iterparse_lines`: the plain lxml iterparse idiom (end events on `report`, clear as you go).
+- `lxml_iterparse_lines`: the plain lxml iterparse idiom (end events on `Employees`, clear as you go;
+  `encoding="utf-8"` overrides the report's false utf-16 declaration).
 - `load_with_to_sql`: pandas `DataFrame.to_sql(method="multi")` through SQLAlchemy + psycopg2.
 - `load_with_dlt`: dlt's postgres destination, default loader or `loader_file_format="csv"`.
 - `copy_csv`: a bare `COPY ... FROM STDIN (FORMAT csv)` of a prepared CSV file: the ceiling.
@@ -18,36 +19,43 @@ from pathlib import Path
 import psycopg2
 from lxml import etree
 
+from benchmarks.report_xml import YEAR
 from pipelines.lib import settings
 
 WAGE_COLUMNS = ("company_id", "year", "period", "employee_id", "code", "description", "value", "source")
 Row = tuple[int, int, int, int, str, str, Decimal, str]
 
 
-def lxml_iterparse_lines(path: Path, company_id: int = 1) -> Iterator[Row]:
-    """Rows of a period report with plain lxml iterparse, memory bounded by clearing each report."""
+def lxml_iterparse_lines(path: Path, company_id: int = 1, year: int = YEAR) -> Iterator[Row]:
+    """Rows of a period report with plain lxml iterparse, memory bounded by clearing each employee."""
     context = etree.iterparse(
-        str(path), events=("end",), tag="report", resolve_entities=False, no_network=True, huge_tree=True
+        str(path),
+        events=("end",),
+        tag="Employees",
+        encoding="utf-8",
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=True,
     )
-    for _, report in context:
-        employee = int(report.findtext("employeeid"))
-        period = int(report.findtext("period"))
-        year = int(report.findtext("year"))
-        for line in report.iter("line"):
-            value = Decimal(line.findtext("value").replace(",", "."))
-            yield (
-                company_id,
-                year,
-                period,
-                employee,
-                line.findtext("code"),
-                line.findtext("description"),
-                value,
-                "soap_period_report",
-            )
-        report.clear()
-        while report.getprevious() is not None:
-            del report.getparent()[0]
+    for _, record in context:
+        employee = int(record.findtext("EmployeeID"))
+        for component in record.iter("WageComponents"):
+            code = component.findtext("ComponentNumber")
+            description = component.findtext("ComponentName")
+            for cell in component.iter("Value"):
+                yield (
+                    company_id,
+                    year,
+                    int(cell.findtext("Period")),
+                    employee,
+                    code,
+                    description,
+                    Decimal(cell.findtext("ComponentValue").replace(",", ".")),
+                    "soap_period_report",
+                )
+        record.clear()
+        while record.getprevious() is not None:
+            del record.getparent()[0]
 
 
 def write_csv(path: Path, rows: Iterable[tuple], extra: tuple = ()) -> int:

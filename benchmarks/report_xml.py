@@ -1,7 +1,8 @@
-"""A fast writer of Nmbrs wage-component reports in the contract's shape, for benchmarks.
+"""A fast writer of Nmbrs wage-component reports in the real shape, for benchmarks.
 
-`<reports><report><employeeid/><period/><year/><lines><line><code/><description/><value/></line>…`
-(docs/nmbrs-api.md). Values follow the sandbox's rules (salary, holiday allowance, deductions,
+The accountant report `EmployeesList/Employees/WageComponentsList/WageComponents/Values/Value
+{ComponentValue, Period, Run}` with Nmbrs's `encoding="utf-16"` declaration (docs/nmbrs-api-soap.md,
+SOAP). Values follow the sandbox's rules (salary, holiday allowance, deductions,
 employer charges, net, totals) in exact cents; every other employee's values use a comma as the
 decimal separator, as Nmbrs may send them. The writer returns the exact expected line count and
 total, so that each loader's result can be checked to the cent.
@@ -16,8 +17,8 @@ from pathlib import Path
 
 from pipelines.sandbox.wages import DESCRIPTIONS  # the sandbox's wage-component catalog
 
-LINES_PER_REPORT = len(DESCRIPTIONS)
 PERIODS = 12
+YEAR = 2024
 
 
 @dataclass(frozen=True)
@@ -58,37 +59,41 @@ def _amount(cents: int, comma: bool) -> str:
     return text.replace(".", ",") if comma else text
 
 
-def write_period_report(path: Path, lines: int, *, year: int = 2024, seed: int = 8) -> ReportFile:
-    """Write a per-period wage-component report with exactly `lines` lines; return its expected figures."""
+def write_period_report(path: Path, lines: int, *, year: int = YEAR, seed: int = 8) -> ReportFile:
+    """Write a per-period wage-component report with exactly `lines` values; return its expected figures."""
     rng = random.Random(seed)
     total_cents = 0
     written = 0
     employee = 0
     with path.open("w", encoding="utf-8", newline="") as out:
-        out.write('<?xml version="1.0" encoding="utf-8"?>\n<reports>')
+        out.write(
+            '<?xml version="1.0" encoding="utf-16"?>\n<ReportCompanyEmployeeWageComponent><CompanyID>1'
+            "</CompanyID><CompanyName>Bench B.V.</CompanyName><CompanyNumber>1</CompanyNumber>"
+            "<PeriodType>Month</PeriodType><EmployeesList>"
+        )
         while written < lines:
             employee += 1
             salary = rng.randrange(250_000, 900_000)
             tax_rate = rng.randrange(30, 38)
             comma = employee % 2 == 0
-            components = component_cents(salary, tax_rate)
-            chunk: list[str] = []
-            for period in range(1, PERIODS + 1):
+            chunk = [f"<Employees><EmployeeID>{employee}</EmployeeID><WageComponentsList>"]
+            for code, cents in component_cents(salary, tax_rate):
                 if written >= lines:
                     break
-                take = components[: lines - written]
+                periods = min(PERIODS, lines - written)
                 chunk.append(
-                    f"<report><employeeid>{employee}</employeeid><period>{period}</period>"
-                    f"<year>{year}</year><lines>"
+                    f"<WageComponents><ComponentNumber>{code}</ComponentNumber><ComponentName>"
+                    f"{DESCRIPTIONS[code]}</ComponentName><Values>"
                 )
-                for code, cents in take:
+                for period in range(1, periods + 1):
                     chunk.append(
-                        f"<line><code>{code}</code><description>{DESCRIPTIONS[code]}</description>"
-                        f"<value>{_amount(cents, comma)}</value></line>"
+                        f"<Value><ComponentValue>{_amount(cents, comma)}</ComponentValue>"
+                        f"<Period>{period}</Period><Run>{period}</Run></Value>"
                     )
-                    total_cents += cents
-                chunk.append("</lines></report>\n")
-                written += len(take)
+                chunk.append("</Values></WageComponents>")
+                total_cents += cents * periods
+                written += periods
+            chunk.append("</WageComponentsList></Employees>\n")
             out.write("".join(chunk))
-        out.write("</reports>\n")
+        out.write("</EmployeesList></ReportCompanyEmployeeWageComponent>\n")
     return ReportFile(path, written, Decimal(total_cents) / 100, employee, year)

@@ -8,9 +8,11 @@ Kinds: transport level `500`, `502`, `503`, `429` (Retry-After: `retry_after` s)
 invalid or expired token), `quota` (REST 429 code 42909, plan quota exhausted, no Retry-After),
 `forbidden` (REST 403, `code` 40303 by default or 40305: the consenting login cannot see the data),
 `truncate` (half the body, then the connection closes), `reset` (TCP reset, no response),
-`slow` (wait `seconds`, then answer); SOAP `fault` (Nmbrs fault `code`, default 9999);
+`slow` (wait `seconds`, then answer); SOAP `fault` (Nmbrs fault `code`, default 9999), SOAP
+`extra_elements` (every complex element of the answer gains elements no WSDL of ours knows);
 background tasks `task_error`, `task_unknown`, `task_slow` (`seconds`) for the task created by the call
-(SOAP report tasks and REST document tasks alike).
+(SOAP report tasks and REST document tasks alike), and `report_value` (the SOAP report's first amount
+is `value`, default `1e5`: outside the value grammar).
 """
 
 from __future__ import annotations
@@ -34,8 +36,12 @@ KINDS = (
     "task_error",
     "task_unknown",
     "task_slow",
+    "report_value",
+    "extra_elements",
 )
-TASK_KINDS = ("task_error", "task_unknown", "task_slow")
+TASK_KINDS = ("task_error", "task_unknown", "task_slow", "report_value")
+# Kinds the SOAP handler applies to its answer (no transport-level effect).
+ANSWER_KINDS = ("fault", "extra_elements", *TASK_KINDS)
 
 
 @dataclass

@@ -204,6 +204,16 @@ def _employee(rng, config, company, index, start, end) -> Employee:
     )
 
 
+def earlier_personal_info(employee: Employee) -> tuple[str, dt.datetime] | None:
+    """The personal-info history: every third employee changed their last name two years before the
+    current version was made. Returns the earlier version's last name and creation date (no random
+    draw, so the generated world stays the same)."""
+    if employee.number % 3:
+        return None
+    earlier = LAST_NAMES[(LAST_NAMES.index(employee.last_name) + 1) % len(LAST_NAMES)]
+    return earlier, employee.created_at - dt.timedelta(days=730)
+
+
 def _bsn(rng: random.Random) -> str:
     """A nine-digit number that passes the Dutch eleven-test (fake, but shaped like a BSN)."""
     while True:

@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from pipelines.sandbox import admin, contract, oauth_endpoints, rest, soap
-from pipelines.sandbox.faults import TASK_KINDS, FaultRule
+from pipelines.sandbox.faults import ANSWER_KINDS, FaultRule
 from pipelines.sandbox.scenarios import build_config
 from pipelines.sandbox.state import SandboxState
 from pipelines.sandbox.web import Request, Response, error_response
@@ -190,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _transport_fault(fault: FaultRule | None, key: str) -> Response | None:
-    if fault is None or fault.kind in ("slow", "reset", "truncate", "fault", *TASK_KINDS):
+    if fault is None or fault.kind in ("slow", "reset", "truncate", *ANSWER_KINDS):
         return None
     if fault.kind == "429":
         retry = str(int(fault.params.get("retry_after", 1)))

@@ -1,7 +1,9 @@
 """The SOAP v3 endpoints: envelope parsing, authentication, permissions, the seven operations, faults.
 
 SOAP 1.1 (text/xml + SOAPAction) and SOAP 1.2 (application/soap+xml) are both answered, in the
-version the request used. Envelopes are parsed without DTDs, entities or network access.
+version the request used. Envelopes are parsed without DTDs, entities or network access. Answers use
+the complete types of the real WSDLs (Company, RunInfo, the 36 children of PersonalInfo_V2 in their
+order, a personal-info history per employee) and the real report shapes (pipelines/sandbox/reports.py).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from pipelines.sandbox import contract
+from pipelines.sandbox import contract, reports
 from pipelines.sandbox.faults import FaultRule
-from pipelines.sandbox.reports import report_xml
+from pipelines.sandbox.generator import earlier_personal_info
+from pipelines.sandbox.model import Employee
 from pipelines.sandbox.state import SandboxState, SoapToken
 from pipelines.sandbox.web import Request, Response
 from pipelines.sandbox.world import SandboxError
@@ -147,6 +150,8 @@ def handle(state: SandboxState, service: str, request: Request, fault: FaultRule
             raise SoapFault(f"Injected fault {code}", code=code)
         token = authenticate(state, call)
         result = OPERATIONS[call.operation](state, call, token, fault)
+        if fault is not None and fault.kind == "extra_elements":
+            _add_unknown_elements(result)
         return _envelope(version, result)
     except SoapFault as exc:
         return fault_response(version, str(exc), exc.code, exc.client)
@@ -195,6 +200,25 @@ def _text(parent: etree._Element, ns: str, name: str, value: object) -> etree._E
     else:
         element.text = "" if value is None else str(value)
     return element
+
+
+def _fields(parent: etree._Element, ns: str, fields: tuple[tuple[str, object], ...]) -> None:
+    """Children in the type's order as .NET writes them: a None string is left out, a None date that
+    the type requires (nillable) is xsi:nil."""
+    for name, value in fields:
+        if value is not None:
+            _text(parent, ns, name, value)
+        elif name in NILLABLE_REQUIRED:
+            etree.SubElement(parent, f"{{{ns}}}{name}").set(f"{{{XSI}}}nil", "true")
+
+
+def _add_unknown_elements(payload: etree._Element) -> None:
+    """Fault `extra_elements`: every complex element gains a child this product's WSDLs do not know,
+    after its first child and at its end, as a newer Nmbrs version would send."""
+    for element in [e for e in payload.iter(tag=etree.Element) if len(e)]:
+        ns = etree.QName(element).namespace
+        element.insert(1, etree.Element(f"{{{ns}}}AddedByNmbrs"))
+        etree.SubElement(etree.SubElement(element, f"{{{ns}}}NewerField"), f"{{{ns}}}Detail").text = "x"
 
 
 def _result(call: SoapCall) -> tuple[etree._Element, etree._Element]:
@@ -251,32 +275,69 @@ def run_get_list(state, call, token, fault):
     return response
 
 
+NILLABLE_REQUIRED = frozenset({"Birthday", "CreationDate"})
+
+
 def personal_info(state, call, token, fault):
     company_id = _company_id(state, token, call.int_arg("CompanyID"))
+    phone = state.world.company(company_id).phone_number
     response, result = _result(call)
     for e in state.world.employees(company_id):
         item = etree.SubElement(result, f"{{{call.ns}}}PersonalInfoItem")
         _text(item, call.ns, "EmployeeId", e.id)
         infos = etree.SubElement(item, f"{{{call.ns}}}EmployeePersonalInfos")
-        info = etree.SubElement(infos, f"{{{call.ns}}}PersonalInfo_V2")
-        for name, value in (
-            ("Id", e.id * 10 + 1),
+        _personal_info_v2(infos, call.ns, e, phone, e.id * 10 + 1, e.last_name, e.created_at)
+        earlier = earlier_personal_info(e)
+        if earlier is not None:  # the history is not in date order: the current version comes first
+            _personal_info_v2(infos, call.ns, e, phone, e.id * 10, *earlier)
+    return response
+
+
+def _personal_info_v2(parent, ns: str, e: Employee, phone: str, info_id: int, last_name: str, created):
+    """One PersonalInfo_V2: its 36 children in the real type's order (docs/nmbrs-api-soap.md)."""
+    display = " ".join(part for part in (e.first_name, e.prefix, last_name) if part)
+    _fields(
+        etree.SubElement(parent, f"{{{ns}}}PersonalInfo_V2"),
+        ns,
+        (
+            ("Id", info_id),
+            ("DisplayName", display),
             ("EmployeeNumber", e.number),
-            ("DisplayName", e.display_name),
+            ("BSN", e.bsn),
+            ("Title", None),
             ("FirstName", e.first_name),
             ("Initials", e.initials),
             ("Prefix", e.prefix),
-            ("LastName", e.last_name),
-            ("BSN", e.bsn),
+            ("LastName", last_name),
+            ("Nickname", None),
             ("Gender", e.gender),
-            ("Birthday", e.birth_date),
+            ("NationalityCode", 0),
+            ("PlaceOfBirth", None),
+            ("CountryOfBirthISOCode", "NL"),
+            ("IdentificationNumber", None),
+            ("IdentificationType", 0),
+            ("PartnerPrefix", None),
+            ("PartnerLastName", None),
+            ("TelephonePrivate", None),
+            ("TelephoneWork", phone),
+            ("TelephoneMobilePrivate", None),
+            ("TelephoneMobileWork", None),
+            ("TelephoneOther", None),
+            ("EmailPrivate", None),
             ("EmailWork", e.email_work),
+            ("BurgerlijkeStaat", 0),
+            ("Naamstelling", 0),
+            ("Birthday", e.birth_date),
+            ("CreationDate", created),
             ("StartPeriod", e.start_period),
             ("StartYear", e.start_year),
-            ("CreationDate", e.created_at),
-        ):
-            _text(info, call.ns, name, value)
-    return response
+            ("DeceasedDate", None),
+            ("InCaseOfEmergency", None),
+            ("InCaseOfEmergencyPhone", None),
+            ("InCaseOfEmergencyRelation", None),
+            ("TitleAfter", None),
+        ),
+    )
 
 
 def _task_response(state, call, token, fault, content: str):
@@ -293,20 +354,50 @@ def _task_response(state, call, token, fault, content: str):
     return response
 
 
+def _hostile_value(fault: FaultRule | None) -> str | None:
+    return (
+        str(fault.params.get("value", "1e5")) if fault is not None and fault.kind == "report_value" else None
+    )
+
+
 def wage_components_per_period(state, call, token, fault):
     company_id = _company_id(state, token, call.int_arg("companyId"))
     year = call.int_arg("year")
-    rows = state.world.period_report(company_id, year) if year in state.world.years(company_id) else []
-    return _task_response(state, call, token, fault, report_xml(rows, state.config.decimal_comma))
+    world = state.world
+    rows = world.period_report(company_id, year) if year in world.years(company_id) else []
+
+    def run_number(period: int, employee_id: int) -> int:
+        return world.last_run(company_id, year, period, employee_id).number
+
+    content = reports.wage_component_report(
+        world.company(company_id),
+        year,
+        rows,
+        {e.id: e for e in world.employees(company_id)},
+        run_number,
+        decimal_comma=state.config.decimal_comma,
+        with_bom=(company_id + year) % 2 == 1,
+        hostile_value=_hostile_value(fault),
+    )
+    return _task_response(state, call, token, fault, content)
 
 
 def payslip_by_run(state, call, token, fault):
     company_id = _company_id(state, token, call.int_arg("companyId"))
     year = call.int_arg("year")
-    if year not in state.world.years(company_id):
+    world = state.world
+    if year not in world.years(company_id):
         raise SandboxError(2046, f"Run {call.int_arg('runId')} not found for company {company_id} in {year}")
-    run = state.world.run(company_id, year, call.int_arg("runId"))
-    content = report_xml(state.world.payslips(run), state.config.decimal_comma, run_id=run.id)
+    run = world.run(company_id, year, call.int_arg("runId"))
+    content = reports.payslip_report(
+        world.company(company_id),
+        run,
+        world.payslips(run),
+        {e.id: e for e in world.employees(company_id)},
+        decimal_comma=state.config.decimal_comma,
+        with_bom=run.number % 2 == 1,
+        hostile_value=_hostile_value(fault),
+    )
     return _task_response(state, call, token, fault, content)
 
 

@@ -309,11 +309,16 @@ class World:
                 result.append(EmployeePeriod(run.company_id, run.year, period, e.id, diffs))
             return result
 
-    def changed_at(self, company_id: int, year: int, period: int, employee_id: int) -> dt.datetime | None:
-        """When an employee's lines of a period last changed: its regular run, or its latest correction."""
+    def last_run(self, company_id: int, year: int, period: int, employee_id: int) -> RunInfo | None:
+        """The run that last set an employee's lines of a period: its latest correction, or its regular run."""
         with self._lock:
             ledger = self._company_year(company_id, year)
-            numbers = [n for n, _ in ledger.adjustments.get((period, employee_id), ())]
-            numbers += [r.number for r in ledger.runs if r.type == "regular" and r.period_start == period]
-            times = [r.run_at for r in ledger.runs if r.number in numbers]
-        return max(times) if times else None
+            numbers = {n for n, _ in ledger.adjustments.get((period, employee_id), ())}
+            numbers |= {r.number for r in ledger.runs if r.type == "regular" and r.period_start == period}
+            runs = [r for r in ledger.runs if r.number in numbers]
+        return max(runs, key=lambda r: (r.run_at, r.number)) if runs else None
+
+    def changed_at(self, company_id: int, year: int, period: int, employee_id: int) -> dt.datetime | None:
+        """When an employee's lines of a period last changed: its regular run, or its latest correction."""
+        run = self.last_run(company_id, year, period, employee_id)
+        return run.run_at if run else None

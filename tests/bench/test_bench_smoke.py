@@ -20,7 +20,7 @@ def test_generated_report_totals_are_exact_and_use_comma_decimals(tmp_path):
     assert sum(row[6] for row in rows) == report.total
     assert all(isinstance(row[6], Decimal) for row in rows)
     text = report.path.read_text(encoding="utf-8")
-    assert "<value>" in text and any(f",{d}" in text for d in "0123456789")
+    assert "<ComponentValue>" in text and any(f",{d}" in text for d in "0123456789")
 
 
 @pytest.fixture

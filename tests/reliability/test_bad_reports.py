@@ -1,13 +1,15 @@
 """Scenarios 8 and 10 in a real sync: drifting and malicious report content served by the sandbox.
 
-One sync of the reference pipeline with every company-year's wage-component report altered in a
-different way: a new element (recorded as drift, the load goes on), a missing element, a string
-where a number belongs, a value past the numeric range, a DOCTYPE entity bomb and an external
-entity. The five bad partitions fail at once (no retries: the same report would come back) with an
-error naming the problem, and keep their rows; nothing else changes. The parser-level cases,
-including the empty report, the comma decimal and the 100 MB text node with peak RSS measured in a
-child process, are in tests/lib/test_reports.py and tests/lib/test_soap.py; comma decimals through
-a whole sync in test_faults_during_sync.py.
+One sync of the reference pipeline with every company-year's wage-component report (the accountant
+`EmployeesList` shape, declared utf-16) altered in a different way: a new element (recorded as
+drift, the load goes on), a missing element, a string where a number belongs, a value past the
+numeric range, a DOCTYPE entity bomb and an external entity. The five bad partitions fail at once
+(no retries: the same report would come back) with an error naming the problem, and keep their
+rows; nothing else changes. An empty wage-component report and an empty payslip report for a
+company-year with runs are refused the same way. The parser-level cases, including the comma
+decimal and the 100 MB text node with peak RSS measured in a child process, are in
+tests/lib/test_reports.py and tests/lib/test_soap.py; comma decimals through a whole sync in
+test_faults_during_sync.py; values outside the grammar in test_hostile_report_values.py.
 """
 
 from __future__ import annotations
@@ -35,29 +37,33 @@ def _first(pattern: str, replacement: str):
 
 
 def _doctype(declaration: str):
-    return lambda xml: xml.replace("<reports>", declaration + "<reports>", 1)
+    return lambda xml: xml.replace("?>", "?>" + declaration, 1)
 
 
+AMOUNT = r"<ComponentValue>[0-9][^<]*</ComponentValue>"
 ALTERATIONS = {
     (101, YEAR - 1): (
         "new element",
-        lambda xml: xml.replace("<lines>", "<bonus>1</bonus><lines>").replace(
-            "</value>", "</value><unit>EUR</unit>"
+        lambda xml: xml.replace("<Values>", "<Bonus>1</Bonus><Values>").replace(
+            "</Run>", "</Run><Unit>EUR</Unit>"
         ),
     ),
-    (101, YEAR): ("missing element", _first(r"<period>\d+</period>", "")),
-    (102, YEAR - 1): ("string where a number belongs", _first(r"<value>[^<]*</value>", "<value>n/a</value>")),
+    (101, YEAR): ("missing element", _first(r"<Period>\d+</Period>", "")),
+    (102, YEAR - 1): (
+        "string where a number belongs",
+        _first(AMOUNT, "<ComponentValue>n/a</ComponentValue>"),
+    ),
     (102, YEAR): (
         "value past numeric range",
-        _first(r"<value>[^<]*</value>", "<value>1" + "0" * 20 + "</value>"),
+        _first(AMOUNT, "<ComponentValue>1" + "0" * 20 + "</ComponentValue>"),
     ),
     (103, YEAR - 1): ("DOCTYPE entity bomb", _doctype(BOMB)),
     (103, YEAR): ("external entity", _doctype('<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>')),
 }
 EXPECTED_ERRORS = {
-    "missing element": "required element <period> is missing",
-    "string where a number belongs": "<value> is not a number",
-    "value past numeric range": "<value> is out of range",
+    "missing element": "the wage-component report: required element <Period> is missing",
+    "string where a number belongs": "the wage-component report: <ComponentValue> value 'n/a' is not an amount",
+    "value past numeric range": "<ComponentValue> value '100000000000000000000' is out of range",
     "DOCTYPE entity bomb": "declares a DOCTYPE",
     "external entity": "declares a DOCTYPE",
 }
@@ -65,20 +71,16 @@ EXPECTED_ERRORS = {
 
 @pytest.fixture
 def altered_reports(monkeypatch):
-    from pipelines.sandbox import soap
+    from pipelines.sandbox import reports
 
-    original = soap.report_xml
+    original = reports.wage_component_report
 
-    def report_xml(rows, decimal_comma=False, run_id=None):
-        rows = list(rows)
-        xml = original(rows, decimal_comma, run_id)
-        if run_id is None and rows:
-            alteration = ALTERATIONS.get((rows[0].company_id, rows[0].year))
-            if alteration is not None:
-                return alteration[1](xml)
-        return xml
+    def wage_component_report(company, year, *args, **kwargs):
+        xml = original(company, year, *args, **kwargs)
+        alteration = ALTERATIONS.get((company.id, year))
+        return xml if alteration is None else alteration[1](xml)
 
-    monkeypatch.setattr(soap, "report_xml", report_xml)
+    monkeypatch.setattr(reports, "wage_component_report", wage_component_report)
     return monkeypatch
 
 
@@ -132,7 +134,7 @@ def _check(pipeline, reference, result) -> dict[str, int]:
             (YEAR - 1,),
         )
     )
-    assert set(drift) == {"bonus", "unit"} and drift["bonus"] > 0 and drift["unit"] > drift["bonus"]
+    assert set(drift) == {"Bonus", "Unit"} and drift["Bonus"] > 0 and drift["Unit"] > drift["Bonus"]
     changed = differing(pipeline.hashes(), reference.hashes)
     assert changed == [
         f"nmbrs.schema_drift: {pipeline.hashes()['nmbrs.schema_drift']} != "
@@ -144,18 +146,15 @@ def _check(pipeline, reference, result) -> dict[str, int]:
 
 def test_an_empty_report_for_a_year_with_runs_is_refused_and_keeps_the_loaded_rows(reference, monkeypatch):
     """An empty answer from Nmbrs must not wipe a company-year that has payroll runs."""
-    from pipelines.sandbox import soap
+    from pipelines.sandbox import reports
 
-    original = soap.report_xml
+    original = reports.wage_component_report
 
-    def report_xml(rows, decimal_comma=False, run_id=None):
-        rows = list(rows)
-        if run_id is None and rows and (rows[0].company_id, rows[0].year) == (103, YEAR - 1):
-            return original([], decimal_comma, run_id)
-        return original(rows, decimal_comma, run_id)
+    def wage_component_report(company, year, rows, *args, **kwargs):
+        return original(company, year, [] if (company.id, year) == (103, YEAR - 1) else rows, *args, **kwargs)
 
     pipeline = reference.pipeline
-    monkeypatch.setattr(soap, "report_xml", report_xml)
+    monkeypatch.setattr(reports, "wage_component_report", wage_component_report)
     try:
         result = pipeline.sync(companies=[103], include_dbt=False, full_refresh=True)
     finally:
@@ -169,3 +168,42 @@ def test_an_empty_report_for_a_year_with_runs_is_refused_and_keeps_the_loaded_ro
     assert steps[f"103|{YEAR}"].success, steps[f"103|{YEAR}"].error
     assert differing(raw_only(pipeline.hashes()), raw_only(reference.hashes)) == []
     record_figure("8_empty_report", outcome="refused", rows_kept=reference.hashes["nmbrs.wage_components"][0])
+
+
+@pytest.mark.parametrize(
+    "served",
+    [
+        pytest.param(lambda xml: xml.split("<payslip>")[0] + "</payslips>", id="no payslips"),
+        pytest.param(
+            lambda xml: xml.replace("<payslip>", "<report>").replace("</payslip>", "</report>"),
+            id="another shape",
+        ),
+    ],
+)
+def test_a_payslip_report_without_lines_is_refused_and_keeps_the_loaded_rows(reference, monkeypatch, served):
+    """A payslip report that yields nothing (empty, or in a shape the parser does not read) for a run
+    is never loaded as an empty run: it would make the run's payslips vanish from the marts."""
+    from pipelines.sandbox import reports
+
+    original = reports.payslip_report
+    target = reference.sandbox.state.world.runs(103, YEAR - 1)[0]
+
+    def payslip_report(company, run, *args, **kwargs):
+        xml = original(company, run, *args, **kwargs)
+        return served(xml) if run.id == target.id else xml
+
+    pipeline = reference.pipeline
+    monkeypatch.setattr(reports, "payslip_report", payslip_report)
+    try:
+        result = pipeline.sync(companies=[103], include_dbt=False, full_refresh=True)
+    finally:
+        monkeypatch.undo()
+    steps = {step.partition: step for step in result.steps if step.partition}
+    refused = steps[f"103|{YEAR - 1}"]
+    assert not refused.success
+    assert f"the payslip report of run {target.number}" in refused.error, refused.error
+    assert "holds no payslip lines" in refused.error and "Fix:" in refused.error
+    assert "rolled back; the previous rows are kept" in refused.error and refused.retries == 0
+    assert steps[f"103|{YEAR}"].success, steps[f"103|{YEAR}"].error
+    assert differing(raw_only(pipeline.hashes()), raw_only(reference.hashes)) == []
+    record_figure("8_empty_payslip_report", outcome="refused")

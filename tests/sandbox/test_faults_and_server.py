@@ -14,10 +14,9 @@ from decimal import Decimal
 
 import pytest
 import requests
-from lxml import etree
 
 from pipelines.sandbox import contract
-from tests.support.soap import call, envelope, post_soap, q
+from tests.support.soap import amounts, call, envelope, post_soap, q, report_content
 
 
 def list_companies(sb, timeout=10):
@@ -125,7 +124,7 @@ def test_faults_scenario_uses_comma_decimals_and_slow_tasks(start_sandbox):
     assert result.findtext(q("ReportService", "Status")) == "Enqueued"
     time.sleep(0.7)
     result = call(sb.url, "1.1", "ReportService", "Reports_BackgroundTask_Result", {"TaskId": task})
-    values = etree.fromstring(result.findtext(q("ReportService", "Content")).encode()).xpath("//value/text()")
+    values = amounts(report_content(result.findtext(q("ReportService", "Content"))), "ComponentValue")
     assert values and all("," in v and "." not in v for v in values)
     assert sum(Decimal(v.replace(",", ".")) for v in values) == sb.state.truth.total(
         "wage_components", 103, year

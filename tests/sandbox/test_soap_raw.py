@@ -6,9 +6,8 @@ import time
 from decimal import Decimal
 
 import pytest
-from lxml import etree
 
-from tests.support.soap import call, q
+from tests.support.soap import amounts, call, q, report_content
 
 VERSIONS = ["1.1", "1.2"]
 
@@ -110,10 +109,24 @@ def test_wage_components_report_runs_as_a_background_task(sandbox, version):
     )
     statuses, content = _poll(sandbox, version, task.text)
     assert statuses[0] == "Enqueued" and statuses[-1] == "Success"
-    reports = etree.fromstring(content.encode()).findall("report")
-    assert {int(r.findtext("period")) for r in reports} == set(range(1, 13))
-    total = sum(Decimal(v) for v in etree.fromstring(content.encode()).xpath("//line/value/text()"))
+    root = report_content(content)
+    assert root.findtext("CompanyID") == "101" and root.findtext("PeriodType") == "Month"
+    employees = root.findall("EmployeesList/Employees")
+    assert {int(e.findtext("EmployeeID")) for e in employees} == {
+        e.id for e in sandbox.state.world.employees(101)
+    }
+    assert {int(p) for p in root.xpath("//Value/Period/text()")} == set(range(1, 13))
+    total = sum(Decimal(v) for v in amounts(root, "ComponentValue"))
     assert total == sandbox.state.truth.total("wage_components", 101, year)
+    assert "-" in root.xpath("//Value/ComponentValue/text()"), (
+        "a period the employee was not paid has no value"
+    )
+    corrected = root.xpath(
+        "//Employees[1]/WageComponentsList/WageComponents[1]/Values/Value[Period=3]/Run/text()"
+    )
+    assert corrected == [str(sandbox.state.world.runs(101, year)[5].number)], (
+        "the correction run set period 3"
+    )
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -128,10 +141,10 @@ def test_payslip_report_of_the_correction_run_carries_deltas(sandbox, version):
         {"companyId": 101, "runId": correction.id, "year": year},
     )
     _, content = _poll(sandbox, version, task.text)
-    reports = etree.fromstring(content.encode()).findall("report")
-    assert len(reports) == 1
-    assert reports[0].findtext("runid") == str(correction.id)
-    assert reports[0].findtext("period") == "3"
-    lines = {line.findtext("code"): Decimal(line.findtext("value")) for line in reports[0].iter("line")}
+    slips = report_content(content).findall("payslip")
+    assert len(slips) == 1
+    assert slips[0].findtext("run") == str(correction.number)
+    assert slips[0].findtext("period") == "3"
+    lines = {line.findtext("code"): Decimal(line.findtext("value")) for line in slips[0].iter("line")}
     assert lines["1000"] == Decimal("150.00")
     assert lines["1100"] == Decimal("12.00")

@@ -14,6 +14,7 @@ from zeep import Client, Settings
 from zeep.transports import Transport
 
 from pipelines.sandbox import contract
+from tests.support.soap import amounts, report_content
 
 WSDL_DIR = Path(__file__).resolve().parents[2] / "pipelines" / "lib" / "nmbrs" / "wsdl"
 
@@ -90,9 +91,7 @@ def test_zeep_calls_all_seven_operations(sandbox, soap12):
             if result.Status == "Success":
                 contents[task] = result.Content
         time.sleep(0.05)
-    period_total = sum(
-        Decimal(v) for v in etree.fromstring(contents[period_task].encode()).xpath("//value/text()")
-    )
+    period_total = sum(Decimal(v) for v in amounts(report_content(contents[period_task]), "ComponentValue"))
     assert period_total == sandbox.state.truth.total("wage_components", 102, year)
-    payslip = etree.fromstring(contents[payslip_task].encode())
-    assert {r.findtext("runid") for r in payslip.findall("report")} == {str(runs[0].ID)}
+    payslip = report_content(contents[payslip_task])
+    assert {p.findtext("run") for p in payslip.findall("payslip")} == {str(runs[0].Number)}

@@ -30,8 +30,9 @@ from tests.support.env import ARTIFACTS, make_env
 
 FIGURES_FILE = ARTIFACTS / "reliability-figures.json"
 HASHED_SCHEMAS = ("nmbrs", "nmbrs_restricted", "erp", "marts")
-# Columns that say which load wrote a row (differ between two loads of the same data by design).
-PER_LOAD_COLUMNS = frozenset({"_loaded_at", "_dagster_run_id", "loaded_by_run_id"})
+# Columns that say which load wrote a row, or when (marts.dim_companies.payroll_loaded_at), and so
+# differ between two loads of the same data by design.
+PER_LOAD_COLUMNS = frozenset({"_loaded_at", "_dagster_run_id", "loaded_by_run_id", "payroll_loaded_at"})
 PAYROLL = str(Path(sys.executable).with_name("payroll"))
 
 _figures_lock = threading.Lock()

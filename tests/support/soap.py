@@ -88,6 +88,19 @@ def fault_text(response: requests.Response, version: str) -> str:
     return fault.findtext(f"{{{env}}}Reason/{{{env}}}Text")
 
 
+def report_content(text: str) -> etree._Element:
+    """The root of report content as Nmbrs sends it: text whose declaration says utf-16 (after a
+    byte-order mark or not), which is false for the text's UTF-8 bytes, so the parser is told."""
+    assert text.lstrip("\ufeff").startswith('<?xml version="1.0" encoding="utf-16"?>'), text[:60]
+    return etree.fromstring(text.encode("utf-8"), etree.XMLParser(encoding="utf-8", resolve_entities=False))
+
+
+def amounts(root: etree._Element, element: str) -> list[str]:
+    """Every amount in the report (`ComponentValue` or payslip line `value`), without Nmbrs's "no value"."""
+    path = "//Value/ComponentValue" if element == "ComponentValue" else "//line/value"
+    return [e.text for e in root.xpath(path) if (e.text or "") not in ("", "-")]
+
+
 def q(service: str, *names: str) -> str:
     """A path of service-namespace elements for lxml find()."""
     ns = contract.namespace(service)

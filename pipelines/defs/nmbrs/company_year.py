@@ -246,7 +246,7 @@ class _CompanyYearLoad:
     ) -> int:
         try:
             rows, found = self.session.soap.load_report(
-                task_id, load, kind=kind, run_id=run.run_id if run else None
+                task_id, load, kind=kind, year=self.year, run_id=run.run_id if run else None
             )
         except warehouse.WarehouseLoadError as exc:
             if isinstance(exc.__cause__, ReportContentError):  # bad content: a retry fetches the same report
@@ -264,7 +264,6 @@ def _run_task(run: RunInfo) -> str:
 def _report_rows(lines: Iterator[ReportLine], company_id: int, year: int, runs: int) -> Iterator[tuple]:
     count = 0
     for line in lines:
-        _check_partition(line.year, year, "wage-component report", company_id)
         count += 1
         yield (
             company_id,
@@ -281,13 +280,16 @@ def _report_rows(lines: Iterator[ReportLine], company_id: int, year: int, runs: 
         raise ReportContentError(
             f"the wage-component report for company {company_id}, year {year} is empty although Nmbrs lists "
             f"{runs} payroll run(s) for that year. Fix: run the sync again later; if it stays empty, open "
-            "the report in Nmbrs (Reports > Accountant > wage components per period) and check the company"
+            "the report in Nmbrs (Reports > Accountant > wage components per period), check the company, "
+            "and check that the report's shape is the one described in docs/nmbrs-api-soap.md"
         )
 
 
 def _payslip_rows(lines: Iterator[ReportLine], run: RunInfo) -> Iterator[tuple]:
+    count = 0
     for line in lines:
         _check_partition(line.year, run.year, f"payslip report of run {run.run_number}", run.company_id)
+        count += 1
         yield (
             run.company_id,
             run.year,
@@ -298,6 +300,14 @@ def _payslip_rows(lines: Iterator[ReportLine], run: RunInfo) -> Iterator[tuple]:
             line.code,
             line.description,
             line.value,
+        )
+    if count == 0:
+        # Raised inside the COPY, so the load rolls back: an empty answer never wipes a loaded run.
+        raise ReportContentError(
+            f"the payslip report of run {run.run_number} ({run.description or run.run_id}) for company "
+            f"{run.company_id}, year {run.year} holds no payslip lines. Fix: run the sync again later; if it "
+            "stays empty, open the run's payslips in Nmbrs and check that the report's shape is the "
+            "`<payslip>` shape described in docs/nmbrs-api-soap.md"
         )
 
 

@@ -1,7 +1,8 @@
 """Client for the Nmbrs SOAP API v3 (zeep on the bundled WSDLs in ./wsdl).
 
 `NmbrsSoapClient(settings, timeout=...)` — one per run; `close()` (or `with`) releases the session.
-- Calls: `environment()`, `companies()`, `runs(company_id, year)`, `employees(company_id)`,
+- Calls: `environment()`, `companies()`, `runs(company_id, year)`, `employees(company_id)` (each
+  employee's current personal info: the version with the latest CreationDate),
   `start_wage_component_report(company_id, year)`, `start_payslip_report(company_id, run_id, year)`.
 - Reports: `wait_for_reports(task_ids)` polls several background tasks round-robin (one request at a
   time, backoff, overall deadline); `open_report(task_id)` streams the report content;
@@ -9,6 +10,13 @@
   an (atomic) load when the download breaks.
 - `probe_permissions()`: each of the seven operations the product needs -> "ok" or the reason.
 - `calls` counts HTTP requests, `retries` the retried ones.
+
+Real answers carry elements the bundled WSDLs do not know, in places they do not expect: zeep runs
+non-strict with `xsd_ignore_sequence_order`, so an unknown element is skipped and the known ones are
+still read by name. Non-strict zeep would also "recover" a truncated or malformed body, so every
+answer is first checked to be complete, well-formed XML without a DOCTYPE (`_check_envelope`).
+Every zeep error becomes one of the product's errors (pipelines/lib/nmbrs/errors.py) naming the
+operation and the fix.
 
 Safety: every request has a timeout; zeep parses with forbid_dtd/forbid_entities/forbid_external
 and without huge trees; the `zeep.transports` logger (which would log envelopes with the token) is
@@ -19,6 +27,7 @@ report parser, so memory stays bounded whatever the report size.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 import time
@@ -44,6 +53,7 @@ from pipelines.lib.nmbrs.errors import (
     ReportTaskError,
     ReportTimeout,
     fault_code,
+    redact,
 )
 from pipelines.lib.nmbrs.records import Company, Employee, Environment, PersonalData, RunInfo
 from pipelines.lib.nmbrs.reports import DriftRecorder, ReportLine, iter_report_lines
@@ -52,7 +62,7 @@ WSDL_DIR = Path(__file__).resolve().parent / "wsdl"
 NAMESPACE = "https://api.nmbrs.nl/soap/v3/{service}"
 SERVICES = ("DebtorService", "CompanyService", "EmployeeService", "ReportService")
 
-# The operations a token's API user template must allow (docs/nmbrs-api.md).
+# The operations a token's API user template must allow (docs/nmbrs-api-soap.md).
 REQUIRED_OPERATIONS = (
     "DebtorService.Environment_Get",
     "CompanyService.List_GetAll",
@@ -70,6 +80,8 @@ FINAL_STATUSES = {"Success", "Error", "Unknown"}
 ALLOWED_BUT_NO_DATA = {2003, 2004, 2006, 2009, 2019, 2020, 2021, 2046}
 
 logging.getLogger("zeep.transports").setLevel(logging.INFO)  # DEBUG would log envelopes (with the token)
+# A value zeep cannot convert (a malformed date, say) is logged with its text: it may be a birth date.
+logging.getLogger("zeep.xsd.types.simple").setLevel(logging.CRITICAL)
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -78,14 +90,41 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, NmbrsError) and exc.retryable
 
 
+class _UnreadableAnswer(Exception):
+    """The HTTP body is not a SOAP answer zeep may read; `refused` when it is hostile (a DOCTYPE)."""
+
+    def __init__(self, reason: str, refused: bool = False):
+        super().__init__(reason)
+        self.refused = refused
+
+
 class _CheckedTransport(Transport):
-    """A zeep Transport that turns non-SOAP answers (an HTML 503 page, a 429) into TransportError."""
+    """A zeep Transport that turns non-SOAP answers (an HTML 503 page, a 429) into TransportError and
+    checks every SOAP answer before zeep reads it (`_check_envelope`)."""
 
     def post_xml(self, address, envelope, headers):
         response = super().post_xml(address, envelope, headers)
         if response.status_code not in (200, 500) or "xml" not in response.headers.get("Content-Type", ""):
             raise zeep.exceptions.TransportError(status_code=response.status_code)
+        _check_envelope(response.content)
         return response
+
+
+def _check_envelope(body: bytes) -> None:
+    """Complete, well-formed XML without a DOCTYPE, or _UnreadableAnswer (zeep runs non-strict, and
+    non-strict lxml would silently recover a truncated body)."""
+
+    def refuse(*_args) -> None:
+        raise _UnreadableAnswer("the answer declares a DOCTYPE or entities", refused=True)
+
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    try:
+        parser.Parse(body, True)
+    except expat.ExpatError as exc:
+        raise _UnreadableAnswer(f"{expat.ErrorString(exc.code)} at line {exc.lineno}") from None
 
 
 def _retryable_or_cause(exc: BaseException) -> bool:
@@ -122,7 +161,8 @@ class NmbrsSoapClient:
             session=self.session, timeout=self.timeout, operation_timeout=self.timeout
         )
         self._zeep_settings = zeep.Settings(
-            strict=True,
+            strict=False,
+            xsd_ignore_sequence_order=True,
             xml_huge_tree=False,
             forbid_dtd=True,
             forbid_entities=True,
@@ -185,22 +225,17 @@ class NmbrsSoapClient:
 
     def _call_once(self, service: str, operation: str, with_domain: bool, arguments: dict):
         name = f"{service}.{operation}"
-        header = self._header(service, with_domain)
-        proxy = self._services[service]
-        self.calls += 1
         try:
-            return getattr(proxy, operation)(_soapheaders=[header], **arguments)
-        except zeep.exceptions.Fault as fault:
-            raise NmbrsFault(fault_code(fault.message or ""), name, fault.message or "") from None
-        except zeep.exceptions.TransportError as exc:
-            raise _http_error(name, exc.status_code) from None
+            header = self._header(service, with_domain)
+            proxy = self._services[service]
+            self.calls += 1
+            return _unwrapped(getattr(proxy, operation)(_soapheaders=[header], **arguments), operation)
+        except zeep.exceptions.Error as exc:
+            raise _zeep_error(name, exc) from None
+        except _UnreadableAnswer as exc:
+            raise _unreadable_error(name, exc) from None
         except requests.RequestException as exc:
             raise _network_error(name, self.settings.soap_base, exc) from None
-        except (etree.XMLSyntaxError, zeep.exceptions.XMLSyntaxError):
-            raise NmbrsTransportError(
-                f"{name}: the response was not complete XML (truncated?). Fix: retried automatically; "
-                "if it persists, check NMBRS_SOAP_URL"
-            ) from None
 
     # -- environment and lists -----------------------------------------------------------------
     @property
@@ -219,10 +254,11 @@ class NmbrsSoapClient:
         return Environment(domain=domain, subdomain=getattr(result, "SubDomain", None))
 
     def companies(self) -> list[Company]:
+        operation = "CompanyService.List_GetAll"
         result = self.call("CompanyService", "List_GetAll")
         return [
             Company(
-                company_id=int(c.ID),
+                company_id=int(_required(c.ID, operation, "Company/ID")),
                 number=_text(c.Number),
                 name=_text(c.Name),
                 period_type=c.LoonaangifteTijdvak,
@@ -235,12 +271,13 @@ class NmbrsSoapClient:
         ]
 
     def runs(self, company_id: int, year: int) -> list[RunInfo]:
+        operation = "CompanyService.Run_GetList"
         result = self.call("CompanyService", "Run_GetList", CompanyId=company_id, Year=year)
         return [
             RunInfo(
                 company_id=company_id,
                 year=int(r.Year) if r.Year is not None else year,
-                run_id=str(r.ID),
+                run_id=str(_required(r.ID, operation, "RunInfo/ID")),
                 run_number=r.Number,
                 period_start=r.PeriodStart,
                 period_end=r.PeriodEnd,
@@ -253,16 +290,17 @@ class NmbrsSoapClient:
         ]
 
     def employees(self, company_id: int) -> list[tuple[Employee, PersonalData]]:
+        operation = "EmployeeService.PersonalInfo_GetAll_AllEmployeesByCompany"
         result = self.call(
             "EmployeeService", "PersonalInfo_GetAll_AllEmployeesByCompany", CompanyID=company_id
         )
         out = []
         for item in _items(result, "PersonalInfoItem"):
-            versions = _items(item.EmployeePersonalInfos, "PersonalInfo_V2")
+            versions = [v for v in _items(item.EmployeePersonalInfos, "PersonalInfo_V2") if v is not None]
             if not versions:
                 continue
-            info = versions[-1]  # the current personal info
-            employee_id = int(item.EmployeeId)
+            info = current_version(versions)
+            employee_id = int(_required(item.EmployeeId, operation, "PersonalInfoItem/EmployeeId"))
             birthday = info.Birthday
             out.append(
                 (
@@ -303,13 +341,16 @@ class NmbrsSoapClient:
         )
 
     def _post_result_request(self, task_id: str) -> ReportStream:
-        client = self._client("ReportService")
-        envelope = client.create_message(
-            self._services["ReportService"],
-            "Reports_BackgroundTask_Result",
-            TaskId=task_id,
-            _soapheaders=[self._header("ReportService", True)],
-        )
+        try:
+            client = self._client("ReportService")
+            envelope = client.create_message(
+                self._services["ReportService"],
+                "Reports_BackgroundTask_Result",
+                TaskId=task_id,
+                _soapheaders=[self._header("ReportService", True)],
+            )
+        except zeep.exceptions.Error as exc:
+            raise _zeep_error(RESULT_OPERATION, exc) from None
         body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
         self.calls += 1
         try:
@@ -399,20 +440,24 @@ class NmbrsSoapClient:
         self,
         task_id: str,
         *,
-        kind: str = "period",
+        kind: str,
         drift: DriftRecorder | None = None,
+        year: int | None = None,
         run_id: str | None = None,
     ) -> Iterator[ReportLine]:
-        """Stream the lines of a finished report task."""
+        """Stream the lines of a finished report task (`year` for kind="period", `run_id` for "payslip")."""
         with self.open_report(task_id) as stream:
-            yield from iter_report_lines(stream, kind=kind, drift=drift, run_id=run_id, encoding="utf-8")
+            yield from iter_report_lines(
+                stream, kind=kind, drift=drift, year=year, run_id=run_id, encoding="utf-8"
+            )
 
     def load_report(
         self,
         task_id: str,
         load: Callable[[Iterator[ReportLine]], T],
         *,
-        kind: str = "period",
+        kind: str,
+        year: int | None = None,
         run_id: str | None = None,
     ) -> tuple[T, DriftRecorder]:
         """Run `load(lines)` (an atomic load such as replace_partition); re-fetch and re-run it when
@@ -420,7 +465,8 @@ class NmbrsSoapClient:
 
         def attempt() -> tuple[T, DriftRecorder]:
             drift = DriftRecorder()
-            return load(self.report_lines(task_id, kind=kind, drift=drift, run_id=run_id)), drift
+            lines = self.report_lines(task_id, kind=kind, drift=drift, year=year, run_id=run_id)
+            return load(lines), drift
 
         return self._retrying(_retryable_or_cause)(attempt)
 
@@ -475,6 +521,15 @@ class NmbrsSoapClient:
         return value
 
 
+def _unwrapped(result, operation: str):
+    """The <OperationResult>: zeep leaves the <OperationResponse> wrapper on when the response holds
+    anything beside the result (an element a newer Nmbrs added)."""
+    values = getattr(result, "__values__", None)
+    if isinstance(values, dict) and f"{operation}Result" in values:
+        return values[f"{operation}Result"]
+    return result
+
+
 def _items(result, name: str) -> list:
     if result is None:
         return []
@@ -488,6 +543,72 @@ def _items(result, name: str) -> list:
 
 def _text(value) -> str:
     return "" if value is None else str(value)
+
+
+def _required(value: T | None, operation: str, element: str) -> T:
+    if value is None:
+        raise NmbrsError(
+            f"{operation}: Nmbrs's answer has no {element}. Fix: the SOAP answer changed shape; run "
+            "`payroll doctor` and report it with the operation name (docs/nmbrs-api-soap.md)"
+        )
+    return value
+
+
+def current_version(versions: list):
+    """The current PersonalInfo_V2: the one with the latest CreationDate (not the last in the list).
+
+    A version without a CreationDate counts as the oldest; among equal dates the later one wins.
+    """
+
+    def created(index: int) -> tuple[bool, dt.datetime, int]:
+        stamp = versions[index].CreationDate
+        if stamp is None:
+            return (False, dt.datetime.min, index)
+        if stamp.tzinfo is not None:  # zeep gives aware datetimes for stamps with an offset
+            stamp = stamp.astimezone(dt.UTC).replace(tzinfo=None)
+        return (True, stamp, index)
+
+    return versions[max(range(len(versions)), key=created)]
+
+
+def _zeep_error(operation: str, exc: zeep.exceptions.Error) -> NmbrsError:
+    """The product's error for a zeep error: what went wrong in `operation`, and the fix."""
+    if isinstance(exc, zeep.exceptions.Fault):
+        return NmbrsFault(fault_code(exc.message or ""), operation, exc.message or "")
+    if isinstance(exc, zeep.exceptions.TransportError):
+        return _http_error(operation, exc.status_code)
+    if isinstance(exc, zeep.exceptions.XMLSyntaxError):
+        return _unreadable_error(operation, _UnreadableAnswer("not well-formed XML"))
+    if isinstance(exc, zeep.exceptions.DTDForbidden | zeep.exceptions.EntitiesForbidden):
+        return _unreadable_error(operation, _UnreadableAnswer("a DOCTYPE or entities", refused=True))
+    detail = redact(str(exc.message or exc))
+    if isinstance(exc, zeep.exceptions.ValidationError):
+        return NmbrsError(
+            f"{operation}: the request could not be built ({detail}). Fix: check the arguments "
+            "(company id, year, run id) and NMBRS_USERNAME/NMBRS_TOKEN/NMBRS_DOMAIN"
+        )
+    if isinstance(exc, zeep.exceptions.XMLParseError):
+        return NmbrsError(
+            f"{operation}: Nmbrs's answer does not fit the bundled WSDL ({detail}). Fix: the SOAP answer "
+            "changed shape; report it with the operation name, or update pipelines/lib/nmbrs/wsdl "
+            "(docs/nmbrs-api-soap.md)"
+        )
+    return NmbrsError(
+        f"{operation}: the SOAP client failed ({type(exc).__name__}: {detail}). Fix: check NMBRS_SOAP_URL "
+        "and the bundled WSDLs (pipelines/lib/nmbrs/wsdl); report it with the operation name"
+    )
+
+
+def _unreadable_error(operation: str, exc: _UnreadableAnswer) -> NmbrsError:
+    if exc.refused:
+        return NmbrsError(
+            f"{operation}: the answer declares a DOCTYPE or entities; refused (entity expansion and "
+            "external entities are unsafe), and not retried. Fix: check that NMBRS_SOAP_URL points at Nmbrs"
+        )
+    return NmbrsTransportError(
+        f"{operation}: the response was not complete XML ({exc}; truncated?). Fix: retried automatically; "
+        "if it persists, check NMBRS_SOAP_URL"
+    )
 
 
 def _http_error(operation: str, status: int | None) -> NmbrsTransportError:

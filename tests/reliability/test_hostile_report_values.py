@@ -1,0 +1,75 @@
+"""Issue 16, item 8: report values follow one strict grammar, in a real `payroll sync`.
+
+The sandbox serves a report whose first amount is outside the grammar (fault kind `report_value`):
+an exponent, fullwidth digits, a thousands group, NaN, Infinity. `1e5` must never become 100000,
+nor `１２３` 123. The sync exits 1, the error names the report, the element and the value, nothing is
+retried (the same report would come back) and every raw table keeps its rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import time
+
+import pytest
+
+from tests.reliability.support import PAYROLL, differing, raw_only, record_figure
+
+pytestmark = pytest.mark.reliability
+
+YEAR = dt.date.today().year
+WAGE_REPORT = "soap:ReportService.Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background"
+PAYSLIP_REPORT = "soap:ReportService.Reports_GetPayslipByRunCompany_v2_Background"
+LABELS = {WAGE_REPORT: "wage-component report", PAYSLIP_REPORT: "payslip report"}
+HOSTILE = [
+    (WAGE_REPORT, "1e5", "the wage-component report: <ComponentValue> value '1e5' is not an amount"),
+    (WAGE_REPORT, "１２３", "the wage-component report: <ComponentValue> value '１２３' is not an amount"),
+    (
+        WAGE_REPORT,
+        "1.000,00",
+        "the wage-component report: <ComponentValue> value '1.000,00' is not an amount",
+    ),
+    (WAGE_REPORT, "NaN", "the wage-component report: <ComponentValue> value 'NaN' is not an amount"),
+    (PAYSLIP_REPORT, "Infinity", "the payslip report: <value> value 'Infinity' is not an amount"),
+    (PAYSLIP_REPORT, "1e5", "the payslip report: <value> value '1e5' is not an amount"),
+]
+
+
+@pytest.mark.parametrize(
+    ("report", "value", "message"), HOSTILE, ids=[f"{LABELS[r]} {v}" for r, v, _ in HOSTILE]
+)
+def test_a_value_outside_the_grammar_fails_the_sync_clearly_and_keeps_every_row(
+    reference, report, value, message
+):
+    pipeline, sandbox = reference.pipeline, reference.sandbox
+    rule = sandbox.state.faults.inject(report, "report_value", times=None, value=value)
+    started = time.monotonic()
+    try:
+        result = subprocess.run(
+            [PAYROLL, "sync", "--company", "103", "--full-refresh", "--no-dbt"],
+            env=pipeline.subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    finally:
+        sandbox.state.faults.clear()
+    seconds = time.monotonic() - started
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    failed = [line for line in result.stderr.splitlines() if line.startswith("FAILED ")]
+    assert len(failed) == 2, output[-3000:]  # both company-years of company 103
+    for line in failed:
+        assert message in line and "Fix:" in line, line
+        assert "rolled back; the previous rows are kept" in line, line
+        assert any(f"company 103, year {year}" in line for year in (YEAR - 1, YEAR)), line
+    world = sandbox.state.world
+    asked = 2 if report == WAGE_REPORT else sum(len(world.runs(103, year)) for year in (YEAR - 1, YEAR))
+    assert rule.fired == asked, "every report was asked for once: a refused value is never retried"
+    assert differing(raw_only(pipeline.hashes()), raw_only(reference.hashes)) == []
+    record_figure(
+        "16_8_report_value_grammar",
+        **{f"{LABELS[report]} {value}": f"exit 1, 2 partitions refused, rows kept, {seconds:.0f} s"},
+    )
