@@ -12,6 +12,8 @@ import pytest
 from tests.support.env import ARTIFACTS
 from tests.support.ui import CHROMIUM_ARGS, RunningUi, ensure_chromium, skip_welcome_dialog, start_ui, stop_ui
 
+PAGE_TIMEOUT_MS = 60_000  # a page of the UI can take this long on a busy machine
+
 
 @pytest.fixture(scope="module")
 def chromium() -> Path:
@@ -39,13 +41,15 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture
 def page(chromium, dagster_ui, request):
     """A fresh browser page on the UI; a screenshot is saved in tests/artifacts/ if the test fails."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=PAGE_TIMEOUT_MS)  # assertions wait as long as actions do
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1600, "height": 1000}, base_url=dagster_ui.url)
-            context.set_default_timeout(60_000)
+            context.set_default_timeout(PAGE_TIMEOUT_MS)
             page = context.new_page()
             skip_welcome_dialog(page)
             yield page
