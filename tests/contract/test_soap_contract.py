@@ -29,8 +29,8 @@ from pipelines.lib import warehouse
 from pipelines.lib.nmbrs import soap
 from pipelines.lib.nmbrs.errors import NmbrsError, NmbrsTransportError, ReportContentError
 from pipelines.sandbox import contract, reports
-from pipelines.sandbox.server import SandboxServer
 from tests.support.nmbrs import fast_soap, settings_for
+from tests.support.sandboxes import sandboxes
 from tests.support.soap import call, report_content
 
 HERE = Path(__file__).resolve().parent
@@ -53,11 +53,8 @@ ENUMS = {"CompanyService": "LoonaangifteTijdvak", "EmployeeService": "Gender"}
 
 @pytest.fixture(scope="module")
 def sandbox():
-    server = SandboxServer.start(scenario="demo", seed=42, host="127.0.0.1", port=0)
-    try:
-        yield server
-    finally:
-        server.stop()
+    with sandboxes() as start:
+        yield start()
 
 
 @pytest.fixture

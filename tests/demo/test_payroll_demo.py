@@ -126,7 +126,10 @@ def test_payroll_demo_twice(make_database, tmp_path):
     assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]
     out = second.stdout
     assert "the stored token was issued by an earlier sandbox; connecting again" in out
-    assert company_year_calls(out) and all(calls == 0 for calls in company_year_calls(out))
+    # rest+soap joins REST ids to SOAP ids with one SOAP company listing per company-year (a known cost,
+    # to go when REST becomes the default source); an unchanged partition re-fetches no report, which
+    # would take at least two more calls (start and result).
+    assert company_year_calls(out) and all(calls <= 1 for calls in company_year_calls(out))
     assert re.search(r"\d+ matched, 1 difference, 1 missing_in_erp, 1 missing_in_payroll", out)
     assert second_seconds < first_seconds, (first_seconds, second_seconds)
     assert not port_is_open(port)

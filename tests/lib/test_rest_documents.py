@@ -45,7 +45,9 @@ def test_a_run_output_of_another_run_is_refused():
         parse_run_output(RUN_OUTPUT.encode(), "c-1", "00000000-0000-0000-0000-000000000000")
 
 
-@pytest.mark.parametrize("value", ["150,00", "1.500,00", "", "EUR 150"])
+@pytest.mark.parametrize(
+    "value", ["150,00", "1.500,00", "", "EUR 150", "１５０.００", "1e5", "NaN", "١٥٠.00"]
+)
 def test_a_value_that_is_not_a_dot_decimal_names_the_element_and_place(value):
     content = RUN_OUTPUT.replace("<Value>150.00</Value>", f"<Value>{value}</Value>").encode()
     with pytest.raises(ReportContentError, match=r"wage code 1000 in period 3/2025 of employee e-1"):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.reliability.support import PAYROLL, differing, raw_only, record_figure
+from tests.support.pipeline import PAYROLL, differing, raw_only, record_figure
 
 pytestmark = pytest.mark.reliability
 

@@ -29,7 +29,7 @@ _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
 )
 _DECLARATION = re.compile(rb"^(\xef\xbb\xbf)?\s*<\?xml[^>]*\?>")
-_DECIMAL = re.compile(r"[+-]?\d+(\.\d+)?")
+_DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")  # ASCII digits only: never fullwidth or other scripts
 JOURNAL_VARIANTS = ("journals", "journalscostcenter", "journalsdepartment", "journalsemployee")
 SIDES = ("debit", "credit")
 
@@ -206,7 +206,7 @@ _LINE = {"dim1", "dim2", "dim3", "value", "debitcredit", "description"}
 
 
 def _journal_period(text: str, where: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d{1,2})\s*/\s*(\d{4})\s*", text)
+    match = re.fullmatch(r"\s*([0-9]{1,2})\s*/\s*([0-9]{4})\s*", text)
     if not match:
         raise ReportContentError(f"the period of {where} is {text!r}, not period/year such as 3/2025")
     return int(match.group(2)), int(match.group(1))
