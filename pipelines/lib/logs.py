@@ -2,7 +2,8 @@
 
 - `configure_logging()`: one handler on the root logger writes to stderr (or the given stream) at
   the level PAYROLL_LOG_LEVEL sets (default WARNING). Whatever the level, `zeep.transports` stays at
-  INFO or above: at DEBUG it would log whole SOAP envelopes, with the token. What the product logs
+  INFO or above: at DEBUG it would log whole SOAP envelopes, with the token; `urllib3` follows the
+  level even where the kubernetes client raised it. What the product logs
   holds no secret or personal data at any level (tests/security/test_leaks.py syncs at DEBUG).
 - `open_log(path)`: a log file readable by its owner only (0600).
 - `keep_failed_dbt_log(target, run_id)`: the dbt.log of a failed dbt run, copied out of the dbt
@@ -50,6 +51,9 @@ def configure_logging(stream: TextIO | None = None) -> str:
     handler.setFormatter(logging.Formatter(FORMAT))
     root.addHandler(handler)
     root.setLevel(level)
+    # The kubernetes client (loaded with Dagster's k8s run launcher) holds urllib3 at WARNING; the
+    # HTTP layer of the Nmbrs calls follows the level asked for.
+    logging.getLogger("urllib3").setLevel(logging.NOTSET)
     transports = logging.getLogger("zeep.transports")
     transports.setLevel(max(logging.INFO, transports.getEffectiveLevel()))
     return level

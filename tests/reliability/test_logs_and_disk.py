@@ -149,3 +149,30 @@ def test_a_bad_log_level_is_refused_with_the_levels_to_use(reference):
         in out.stderr
     )
     assert differing(reference.pipeline.hashes(), reference.hashes) == []
+
+
+def test_debug_logging_shows_http_calls_after_the_kubernetes_client_silenced_them(monkeypatch):
+    """The kubernetes client (Dagster's k8s run launcher) sets urllib3 to WARNING when it loads its
+    configuration; PAYROLL_LOG_LEVEL=DEBUG still shows the HTTP layer of the Nmbrs calls."""
+    import io
+    import logging
+
+    from kubernetes.client import Configuration
+
+    from pipelines.lib.logs import configure_logging
+
+    http = logging.getLogger("urllib3.connectionpool")
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers), logging.getLogger("urllib3").level)
+    try:
+        Configuration()
+        assert not http.isEnabledFor(logging.DEBUG), "the kubernetes client no longer silences urllib3"
+        monkeypatch.setenv("PAYROLL_LOG_LEVEL", "DEBUG")
+        buffer = io.StringIO()
+        assert configure_logging(stream=buffer) == "DEBUG"
+        http.debug("Starting new HTTP connection (1): 127.0.0.1:1")
+        assert "DEBUG urllib3.connectionpool: Starting new HTTP connection" in buffer.getvalue()
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        logging.getLogger("urllib3").setLevel(saved[2])
