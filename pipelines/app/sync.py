@@ -4,7 +4,8 @@ Used by `payroll sync`, `make demo` and the tests. Steps, each one Dagster run a
 instance at DAGSTER_HOME (so the runs show in the UI):
 1. the reference assets (nmbrs/environment, companies, employees);
 2. one run per company-year partition (runs, wage components, payslips, source coverage);
-3. the ERP files and `dbt build` (every asset outside the nmbrs_raw group), once.
+3. the ERP files and `dbt build` (every asset outside the nmbrs_raw group), once, after the mapping
+   files passed `payroll mapping check`'s file checks (app/mapping_gate.py; otherwise no dbt node runs).
 A failed company-year is reported and the others go on; `SyncResult.success` is then False.
 """
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 import psutil
 
-from pipelines.app import demo
+from pipelines.app import demo, mapping_gate
 from pipelines.defs import keys
 from pipelines.defs.automation.pool import apply_pool_size
 from pipelines.defs.nmbrs import partitions, state
@@ -162,11 +163,22 @@ def run_sync(
 
         downstream = _downstream_keys(defs) if include_dbt else []
         if downstream:
+            refused = _check_mappings(database_url, say)  # before any dbt node: all marts or none
             result.steps.append(
-                _execute(job, instance, "ERP files + dbt build", downstream, None, tags, {}, say)
+                refused or _execute(job, instance, "ERP files + dbt build", downstream, None, tags, {}, say)
             )
     result.seconds = time.monotonic() - started
     return result
+
+
+def _check_mappings(database_url: str, say: Progress) -> StepResult | None:
+    """A failed step when the mapping files fail `payroll mapping check`'s file checks (app/mapping_gate.py)."""
+    problems = mapping_gate.mapping_problems(database_url)
+    if not problems:
+        return None
+    step = StepResult(name=mapping_gate.STEP_NAME, error=mapping_gate.refusal(problems))
+    say(f"{step.name}: FAILED: {step.error}")
+    return step
 
 
 def _check_warehouse(database_url: str) -> None:

@@ -142,6 +142,9 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.kind == "drip":
                 self._drip(response, fault)
                 return
+            if fault is not None and fault.params.get("chunked"):
+                self._send_chunked(response)
+                return
             self._send(response)
 
     def _route(self, request: Request):
@@ -186,6 +189,21 @@ class _Handler(BaseHTTPRequestHandler):
         if truncate:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _send_chunked(self, response: Response, piece: int = 1 << 16) -> None:
+        """An answer without Content-Length (`chunked` fault parameter): its size shows only as it is read."""
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for offset in range(0, len(response.body), piece):
+                part = response.body[offset : offset + piece]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
 
     def _drip(self, response: Response, fault: FaultRule) -> None:
         """Fault `drip`: the whole answer, `bytes_per_second` at a time in tenths of a second, until it
