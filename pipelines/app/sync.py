@@ -4,8 +4,10 @@ Used by `payroll sync`, `make demo` and the tests. Steps, each one Dagster run a
 instance at DAGSTER_HOME (so the runs show in the UI):
 1. the reference assets (nmbrs/environment, companies, employees);
 2. one run per company-year partition (runs, wage components, payslips, source coverage);
-3. the ERP files and `dbt build` (every asset outside the nmbrs_raw group), once, after the mapping
-   files passed `payroll mapping check`'s file checks (app/mapping_gate.py; otherwise no dbt node runs).
+3. the ERP files and `dbt build` (every asset outside the nmbrs_raw group), once.
+Before step 1 the mapping files must pass `payroll mapping check`'s file checks (app/mapping_gate.py):
+otherwise nothing runs, so no dbt node either (with include_dbt=False only the problems that stop
+dbt from parsing the project count).
 A failed company-year is reported and the others go on; `SyncResult.success` is then False.
 """
 
@@ -124,6 +126,11 @@ def run_sync(
         # Against real Nmbrs the user runs `payroll connect`; the assets otherwise fail with that fix.
         demo.ensure_sandbox_connection(nmbrs_settings, say, verify=False)
     demo.use_sandbox_erp_files(nmbrs_settings)
+    refused = _check_mappings(database_url, include_dbt, say)  # before dbt parses them: all marts or none
+    if refused is not None:
+        result.steps.append(refused)
+        result.seconds = time.monotonic() - started
+        return result
     defs = _load_definitions()
     years = [year for year in partitions.loaded_years() if since is None or year >= since]
     job = defs.resolve_implicit_global_asset_job_def()
@@ -163,17 +170,16 @@ def run_sync(
 
         downstream = _downstream_keys(defs) if include_dbt else []
         if downstream:
-            refused = _check_mappings(database_url, say)  # before any dbt node: all marts or none
             result.steps.append(
-                refused or _execute(job, instance, "ERP files + dbt build", downstream, None, tags, {}, say)
+                _execute(job, instance, "ERP files + dbt build", downstream, None, tags, {}, say)
             )
     result.seconds = time.monotonic() - started
     return result
 
 
-def _check_mappings(database_url: str, say: Progress) -> StepResult | None:
+def _check_mappings(database_url: str, include_dbt: bool, say: Progress) -> StepResult | None:
     """A failed step when the mapping files fail `payroll mapping check`'s file checks (app/mapping_gate.py)."""
-    problems = mapping_gate.mapping_problems(database_url)
+    problems = mapping_gate.mapping_problems(database_url, unparsable_only=not include_dbt)
     if not problems:
         return None
     step = StepResult(name=mapping_gate.STEP_NAME, error=mapping_gate.refusal(problems))

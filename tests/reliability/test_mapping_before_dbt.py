@@ -3,8 +3,8 @@
 The project's mapping file (mappings/wage_component_gl_mapping.csv, which dbt seeds) is spoiled the
 ways analysts spoil it: saved as Windows-1252, with a byte-order mark and `;`, with a NUL byte, with
 an account the ERP chart does not have. For each, `payroll mapping check` and `payroll sync` agree:
-both exit 1 and the sync's line holds every message of the check (file, line, column, fix). No dbt
-node runs, so every mart (dim_wage_components and the fact marts alike) keeps the previous mapping.
+both exit 1 and the sync's line holds every message of the check (file, line, column, fix). No step
+runs (the dbt project is parsed when the definitions load, so the check comes first), no dbt node, so every mart (dim_wage_components and the fact marts alike) keeps the previous mapping.
 The file is restored byte for byte after each case.
 """
 
@@ -93,9 +93,9 @@ def test_sync_refuses_a_mapping_the_check_refuses_before_any_dbt_node(reference,
     for problem in problems:  # the same messages as the check, each with its file and line
         assert problem in line, f"{problem!r} not in {line!r}"
     assert "wage_component_gl_mapping.csv, line" in line
-    assert "dbt did not run and every mart keeps the previous mapping" in line
+    assert "nothing was synced, dbt did not run and every mart keeps the previous mapping" in line
     assert "Traceback" not in output and "syntax error" not in output
-    assert "ERP files + dbt build: running" not in sync.stdout  # no dbt node started
+    assert ": running" not in sync.stdout  # no step started, so no dbt node either
     assert differing(pipeline.hashes(), reference.hashes) == []  # raw tables and every mart unchanged
     record_figure(
         "16_7_mapping_before_dbt", **{case: f"check and sync exit 1, marts unchanged, {seconds:.0f} s"}
