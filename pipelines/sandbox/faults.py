@@ -15,7 +15,8 @@ background tasks `task_error`, `task_unknown`, `task_slow` (`seconds`) for the t
 is `value`, default `1e5`: outside the value grammar).
 Hostile answers (issue 16): `drip` (the answer sent at `bytes_per_second`, default 20; `served`
 records how long each dripped answer ran before the client hung up), `repeat` (a SOAP or REST
-listing whose first item is repeated `count` times, default 1000; any kind with `chunked=True` is
+listing whose first item is repeated `count` times, default 1000, the second copy with another name
+when `vary=True`; any kind with `chunked=True` is
 sent without Content-Length, chunk by chunk), `doctype` (a SOAP answer that
 declares a DOCTYPE with an entity), `repeat_block` (the report created by the call repeats its first
 employee block, `<Employees>` or `<payslip>`: every line of it twice).

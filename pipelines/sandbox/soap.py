@@ -153,7 +153,8 @@ def handle(state: SandboxState, service: str, request: Request, fault: FaultRule
         if fault is not None and fault.kind == "extra_elements":
             _add_unknown_elements(result)
         if fault is not None and fault.kind == "repeat":
-            return _repeated(version, result, int(fault.params.get("count", 1000)))
+            count, vary = int(fault.params.get("count", 1000)), bool(fault.params.get("vary"))
+            return _repeated(version, result, count, vary)
         if fault is not None and fault.kind == "doctype":
             return _with_doctype(_envelope(version, result))
         return _envelope(version, result)
@@ -228,9 +229,10 @@ def _add_unknown_elements(payload: etree._Element) -> None:
 _REPEAT_START, _REPEAT_END = b"<!--repeat-start-->", b"<!--repeat-end-->"
 
 
-def _repeated(version: str, payload: etree._Element, count: int) -> Response:
+def _repeated(version: str, payload: etree._Element, count: int, vary: bool = False) -> Response:
     """Fault `repeat`: the listing's first item `count` times (spliced as bytes, so that a 200 MB
-    answer costs the sandbox one copy of it, not an element tree)."""
+    answer costs the sandbox one copy of it, not an element tree); `vary`: the second copy's name
+    differs (one id, two contents)."""
     result = payload[0] if len(payload) else None
     if result is None or not len(result):
         return _envelope(version, payload)
@@ -240,7 +242,11 @@ def _repeated(version: str, payload: etree._Element, count: int) -> Response:
     response = _envelope(version, payload)
     head, _, rest = response.body.partition(_REPEAT_START)
     middle, _, tail = rest.partition(_REPEAT_END)
-    return Response(response.status, b"".join((head, middle * count, tail)), response.content_type)
+    copies = [middle * count]
+    if vary and count > 1:
+        other = middle.replace(b"</Name>", b" (other)</Name>", 1)
+        copies = [middle, other, middle * (count - 2)]
+    return Response(response.status, b"".join((head, *copies, tail)), response.content_type)
 
 
 def _with_doctype(response: Response) -> Response:

@@ -188,3 +188,26 @@ def test_a_drip_fed_report_download_stops_at_the_report_deadline(reference):
     assert seconds < 3 + 1.5, seconds
     assert rule.fired == 1
     record_figure("16_5_drip", report=f"report download refused after {seconds:.1f} s (deadline 3 s)")
+
+
+def test_one_company_id_with_two_contents_is_refused_naming_the_id(reference):
+    sandbox = reference.sandbox
+    rule = sandbox.state.faults.inject(LIST_GET_ALL, "repeat", times=None, count=3, vary=True)
+    try:
+        result, seconds = _sync(reference.pipeline)
+    finally:
+        sandbox.state.faults.clear()
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    failed = _failed(result)
+    assert len(failed) == 1 and failed[0].startswith("FAILED nmbrs reference data"), output[-3000:]
+    assert (
+        "CompanyService.List_GetAll: Nmbrs's answer lists company 101 twice with different content"
+        in (failed[0])
+    )
+    assert "the previous rows are kept" in failed[0] and "Fix:" in failed[0]
+    assert rule.fired == 1, "a listing that contradicts itself is not asked for again"
+    _raw_unchanged(reference)
+    record_figure(
+        "16_3_repeated_listing", conflicting=f"one id, two contents: exit 1, asked once, {seconds:.0f} s"
+    )
