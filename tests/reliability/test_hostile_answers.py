@@ -4,7 +4,7 @@ Each test runs a real `payroll sync --company 103 --no-dbt` in a child process a
 reliability suite's reference pipeline while the sandbox serves one hostile variant of its answers
 (fault kinds `repeat`, `drip`, `doctype`: docs/sandbox.md), and asserts the exit code, the line the
 user sees, how often the hostile answer was asked for, and that every raw table is unchanged.
-The 200 MB listing is measured by `benchmarks/hostile_listing.py` (docs/reliability.md).
+The 200 MB listing is measured by `python -m benchmarks.hostile_listing [--chunked]` (docs/reliability.md).
 """
 
 from __future__ import annotations
