@@ -61,6 +61,9 @@ from pipelines.lib.nmbrs.rest_records import (
 
 MAX_PAGE_SIZE = 100  # Nmbrs rejects a larger pageSize with a 400 validation error
 MAX_ATTEMPTS = 6
+# A listing is bounded too: past this many pages (1,000,000 items at 100 a page) it is refused, so a
+# server that declares endless pages cannot keep a sync asking (bounded.py bounds each page).
+MAX_PAGES = 10_000
 MAX_RETRY_AFTER = 120.0
 TOKEN_CODES = {40101, 40102}  # no token, invalid or expired token: one refresh helps
 DATA_ACCESS_CODES = {40303, 40305}
@@ -305,6 +308,15 @@ class NmbrsRestClient:
             raise ValueError(f"page_size={page_size}: Nmbrs accepts 1 to {MAX_PAGE_SIZE} items per page")
         page = 1
         while True:
+            if page > MAX_PAGES:
+                raise RestError(
+                    "GET",
+                    path,
+                    None,
+                    f"the listing goes on past {MAX_PAGES:,} pages of {page_size}; refused, not retried",
+                    "check that NMBRS_REST_URL points at Nmbrs; if it does, report the listing to Nmbrs support",
+                    retryable=False,
+                )
             body = self.get(path, {**(params or {}), "pageNumber": page, "pageSize": page_size})
             body = body if isinstance(body, dict) else {}
             items = [item for item in body.get("data") or [] if isinstance(item, dict)]
