@@ -81,6 +81,21 @@ def sandbox():
         yield start()
 
 
+@pytest.fixture(scope="module")
+def own_sandbox():
+    """A sandbox of the test module's own (faults are injected into it): demo scenario, seed 42."""
+    with sandboxes() as start:
+        yield start()
+
+
+@pytest.fixture
+def sb(own_sandbox):
+    """The module's own sandbox with no fault left over from another test, before or after."""
+    own_sandbox.state.faults.clear()
+    yield own_sandbox
+    own_sandbox.state.faults.clear()
+
+
 @pytest.fixture(scope="session")
 def demo_env(make_database, sandbox, tmp_path_factory) -> Iterator[dict[str, str]]:
     """A fresh warehouse + Dagster instance wired to the demo sandbox, active for the session."""

@@ -30,7 +30,6 @@ from pipelines.lib.nmbrs import soap
 from pipelines.lib.nmbrs.errors import NmbrsError, NmbrsTransportError, ReportContentError
 from pipelines.sandbox import contract, reports
 from tests.support.nmbrs import fast_soap, settings_for
-from tests.support.sandboxes import sandboxes
 from tests.support.soap import call, report_content
 
 HERE = Path(__file__).resolve().parent
@@ -49,19 +48,6 @@ PERSONAL_INFO_V2 = (
 ORACLES = {"CompanyService": HERE / "company_service.xsd", "EmployeeService": HERE / "employee_service.xsd"}
 TYPES = {"CompanyService": ("Company", "RunInfo"), "EmployeeService": ("PersonalInfoItem", "PersonalInfo_V2")}
 ENUMS = {"CompanyService": "LoonaangifteTijdvak", "EmployeeService": "Gender"}
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    with sandboxes() as start:
-        yield start()
-
-
-@pytest.fixture
-def sb(sandbox):
-    sandbox.state.faults.clear()
-    yield sandbox
-    sandbox.state.faults.clear()
 
 
 def years(sb) -> list[int]:

@@ -1,11 +1,11 @@
-"""Fixtures for the library tests: a fresh warehouse with the raw schema, a sandbox of our own."""
+"""Fixtures for the library tests: a fresh warehouse with the raw schema (their own sandbox, `sb`, is
+declared in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from pipelines.lib import warehouse
-from tests.support.sandboxes import sandboxes
 
 
 @pytest.fixture
@@ -24,17 +24,3 @@ def wh(warehouse_url):
     conn = warehouse.connect(warehouse_url)
     yield conn
     conn.close()
-
-
-@pytest.fixture(scope="module")
-def lib_sandbox():
-    """A sandbox of our own (faults are injected into it), demo scenario, seed 42."""
-    with sandboxes() as start:
-        yield start()
-
-
-@pytest.fixture
-def sb(lib_sandbox):
-    lib_sandbox.state.faults.clear()
-    yield lib_sandbox
-    lib_sandbox.state.faults.clear()
