@@ -12,7 +12,8 @@ invalid or expired token), `quota` (REST 429 code 42909, plan quota exhausted, n
 `extra_elements` (every complex element of the answer gains elements no WSDL of ours knows);
 background tasks `task_error`, `task_unknown`, `task_slow` (`seconds`) for the task created by the call
 (SOAP report tasks and REST document tasks alike), and `report_value` (the SOAP report's first amount
-is `value`, default `1e5`: outside the value grammar).
+is `value`, default `1e5`: outside the value grammar); `journal_unbalanced` (the REST journal's
+first line is `delta` higher, default 0.01, so that its transaction no longer balances).
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ KINDS = (
     "task_slow",
     "report_value",
     "extra_elements",
+    "journal_unbalanced",
 )
-TASK_KINDS = ("task_error", "task_unknown", "task_slow", "report_value")
+TASK_KINDS = ("task_error", "task_unknown", "task_slow", "report_value", "journal_unbalanced")
 # Kinds the SOAP handler applies to its answer (no transport-level effect).
 ANSWER_KINDS = ("fault", "extra_elements", *TASK_KINDS)
 
