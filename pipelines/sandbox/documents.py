@@ -106,7 +106,7 @@ def journal_xml(
     for row in rows:
         dim2 = dimension(staff[row.employee_id], row.year, row.period)
         for line in row.lines:
-            for account, sign in nmbrs_accounts(config, company.id, line.code):
+            for account, sign in nmbrs_accounts(config, company.id, line.code, row.year, row.period):
                 amount = line.value * sign
                 if amount == 0:
                     continue

@@ -30,6 +30,8 @@ MARTS = (
     "dim_companies",
     "dim_employees",
     "dim_wage_components",
+    "payroll_three_way_reconciliation",
+    "payroll_reconciliation_explained",
 )
 DBT = str(Path(sys.executable).with_name("dbt"))
 
