@@ -30,6 +30,8 @@ MONEY_COLUMNS = {
     ("payroll_reconciliation_explained", "payroll_amount"),
     ("payroll_reconciliation_explained", "journal_amount"),
     ("payroll_reconciliation_explained", "difference"),
+    ("payroll_costs_by_cost_centre_monthly", "amount"),
+    ("payroll_costs_by_department_monthly", "amount"),
 }
 WAREHOUSE_COLUMNS = """
     select c.relname, a.attname, format_type(a.atttypid, a.atttypmod), col_description(c.oid, a.attnum)

@@ -130,3 +130,64 @@ def test_the_marts_are_described_for_bi_users(dbt_demo):
             "select obj_description(%s::regclass, 'pg_class')", (f"marts.{mart}",)
         )[0]
         assert table_comment
+
+
+def test_two_companies_in_one_erp_entity_reconcile_together_with_their_breakdown(
+    dbt_demo, make_database, tmp_path
+):
+    """A monthly (101) and a four-weekly company (102) booking into one ERP administration, NL01."""
+    import json
+
+    from tests.support import demo_raw
+    from tests.support.dbt import Warehouse, copy_project, run_dbt
+
+    url = make_database("payroll_shared_entity")
+    demo_raw.clone_raw_tables(dbt_demo.url, url)
+    shared = Warehouse(url=url, truth=dbt_demo.truth, env=dbt_demo.env)
+    shared.execute("update erp.gl_movements set entity = 'NL01' where entity = 'NL02'")  # one ledger
+    project = copy_project(tmp_path)
+    (project.parent / "mappings" / "company_entity_mapping.csv").write_text(
+        "company_id,erp_entity\n101,NL01\n102,NL01\n103,NL03\n"
+    )
+    result = run_dbt(project, url, "build", "--vars", json.dumps({}))
+    assert result.returncode == 0, result.stdout[-3000:]
+
+    rows = {
+        (e, y, m, a): (companies, payroll, journal, erp_amount, status)
+        for e, y, m, a, companies, payroll, journal, erp_amount, status in shared.query(
+            "select erp_entity, year, month, gl_account, company_ids, payroll_amount, journal_amount, "
+            "erp_amount, status from marts.payroll_three_way_reconciliation"
+        )
+    }
+    assert {key[0] for key in rows} == {"NL01", "NL03"}
+    expected: dict[tuple[str, int, int, str], Decimal] = {}
+    for (company, year, month, account), amount in dbt_demo.truth.gl.items():
+        if company in (101, 102):
+            key = ("NL01", year, month, account)
+            expected[key] = expected.get(key, ZERO) + amount
+    assert {key: row[1] for key, row in rows.items() if key[0] == "NL01" and row[1] != 0} == {
+        key: amount for key, amount in expected.items() if amount != 0
+    }
+    year = _first_year(dbt_demo)
+    salaries = rows[("NL01", year, 6, "4000")]
+    assert salaries[0] == "101, 102"  # the company breakdown is kept
+    # Every difference is still named, now within the shared entity: the ERP that missed company
+    # 102's March pension booking holds company 101's, so the entity's ERP differs from the journal.
+    opened = {key: row[4] for key, row in rows.items() if row[4] != "matched"}
+    diff = ledger.NMBRS_DIFFERENCE
+    assert opened == {
+        ("NL01", year, diff.period, diff.mapping_account): "mapping_differs_from_nmbrs",
+        ("NL01", year, diff.period, diff.nmbrs_account): "mapping_differs_from_nmbrs",
+        ("NL01", year, 6, "4000"): "erp_differs_from_journal",
+        ("NL01", year, 3, "4100"): "erp_differs_from_journal",
+        ("NL03", year, 12, "4200"): "missing_in_payroll",
+    }
+    march = rows[("NL01", year, 3, "4100")]
+    missing_102 = dbt_demo.truth.gl[(102, year, 3, "4100")]
+    assert march[2] - march[3] == missing_102  # journal − ERP = company 102's amount, to the cent
+    (by_company,) = shared.query(
+        "select sum(journal_amount) filter (where company_id = 102) from marts.payroll_reconciliation_explained "
+        "where erp_entity = 'NL01' and year = %s and month = 3 and gl_account = '4100'",
+        (year,),
+    )[0]
+    assert by_company == missing_102
