@@ -131,7 +131,7 @@ THREE_WAY = ExportQuery(
 select
     tw.erp_entity, tw.company_ids, tw.year, tw.month, tw.month_start, tw.statement, tw.gl_account,
     tw.gl_account_name, tw.payroll_amount, tw.journal_amount, tw.erp_amount, tw.mapping_difference,
-    tw.erp_difference, tw.journal_loaded, tw.status, tw.booking_basis
+    tw.erp_difference, tw.difference, tw.journal_loaded, tw.status, tw.booking_basis
 from marts.payroll_three_way_reconciliation as tw
 where exists (
     select 1
@@ -144,7 +144,7 @@ where exists (
 )
 order by tw.status = 'matched', tw.erp_entity, tw.year, tw.month, tw.statement desc, tw.gl_account
 """,
-    amount_columns=("mapping_difference", "erp_difference"),
+    amount_columns=("mapping_difference", "erp_difference", "difference"),
     alias="scope.",
 )
 

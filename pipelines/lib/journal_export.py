@@ -1,10 +1,12 @@
 """`payroll export journal`: balanced journal entries from our mapping, for an ERP that does not
 receive Nmbrs's own journal (docs/reconciliation.md).
 
-One entry line per ERP entity × company × GL account: the payroll of one run (`--run`, its payslip
-lines, dated the day of the run) or of one booking month (`--month`, the per-period report in the
-month holding each period's end date, dated the month's last day), posted by
-mappings/wage_component_gl_mapping.csv (debit positive). Debit must equal credit per entity and date
+One entry line per ERP entity × company × GL account (× cost centre): the payroll of one run
+(`--run`, its payslip lines, dated the day of the run) or of one booking month (`--month`, the
+per-period report in the month holding each period's end date, dated the month's last day), posted by
+mappings/wage_component_gl_mapping.csv (debit positive). A month's P&L lines are split by cost centre
+as marts.payroll_costs_by_cost_centre_monthly splits them (Nmbrs's cost-centre journal, exact to the
+cent); balance-sheet lines and a run's lines carry no cost centre. Debit must equal credit per entity and date
 before anything is written; the CSV and the XLSX are written to a temporary name and moved into
 place together, so a refused export leaves earlier files as they were.
 """
@@ -60,7 +62,8 @@ _RUN_SQL = """
 select runs.run_at::date, companies.erp_entity, lines.company_id, mappings.gl_account,
        max(chart.gl_account_name), sum(lines.amount * mappings.sign),
        'Payroll run ' || lines.run_number || ' (' || max(runs.run_description) || '), '
-           || max(companies.company_name)
+           || max(companies.company_name),
+       null::text
 from marts.fct_payslip_lines as lines
 join marts.dim_companies as companies on companies.company_id = lines.company_id
 join staging.stg_nmbrs__payroll_runs as runs
@@ -75,16 +78,33 @@ order by 2, 3, 4
 """
 
 _MONTH_SQL = """
+with lines as (
+    select lines.calendar_year, lines.calendar_month, lines.company_id, lines.gl_account,
+           lines.gl_account_name, lines.period_label, lines.signed_amount, null::text as cost_centre
+    from marts.fct_payroll_lines as lines
+    where not lines.is_hidden and lines.statement <> 'PL'
+    union all
+    select costs.year, costs.month, costs.company_id, costs.gl_account, costs.gl_account_name, null,
+           costs.amount, costs.cost_centre
+    from marts.payroll_costs_by_cost_centre_monthly as costs
+),
+labels as (
+    select company_id, string_agg(distinct period_label, ', ' order by period_label) as periods
+    from marts.fct_payroll_lines
+    where calendar_year = %(year)s and calendar_month = %(month)s
+    group by company_id
+)
 select (make_date(lines.calendar_year, lines.calendar_month, 1) + interval '1 month' - interval '1 day')::date,
        companies.erp_entity, lines.company_id, lines.gl_account, max(lines.gl_account_name),
        sum(lines.signed_amount),
-       'Payroll ' || string_agg(distinct lines.period_label, ', ' order by lines.period_label) || ', '
-           || max(companies.company_name)
-from marts.fct_payroll_lines as lines
+       'Payroll ' || max(labels.periods) || ', ' || max(companies.company_name),
+       lines.cost_centre
+from lines
 join marts.dim_companies as companies on companies.company_id = lines.company_id
-where not lines.is_hidden and lines.calendar_year = %(year)s and lines.calendar_month = %(month)s {companies}
-group by 1, 2, 3, 4
-order by 2, 3, 4
+left join labels on labels.company_id = lines.company_id
+where lines.calendar_year = %(year)s and lines.calendar_month = %(month)s {companies}
+group by 1, 2, 3, 4, lines.cost_centre
+order by 2, 3, 4, lines.cost_centre nulls first
 """
 
 
@@ -113,7 +133,7 @@ def entries(
             + ". Fix: check the run id (nmbrs.payroll_runs.run_id) or the month, and run `payroll sync` first"
         )
     rows = []
-    for date, entity, company_id, account, name, amount, description in found:
+    for date, entity, company_id, account, name, amount, description, cost_centre in found:
         if amount == 0:
             continue
         if entity is None:
@@ -121,7 +141,7 @@ def entries(
                 f"company {company_id} has no ERP entity. Fix: add it to mappings/company_entity_mapping.csv"
             )
         debit, credit = (amount, ZERO) if amount > 0 else (ZERO, -amount)
-        rows.append((date, entity, company_id, account, name, debit, credit, None, description))
+        rows.append((date, entity, company_id, account, name, debit, credit, cost_centre, description))
     _check_balanced(rows, what)
     return Sheet("payroll_journal_entries", "Journal entries", COLUMNS, rows)
 

@@ -4,8 +4,9 @@ It follows the default mapping the ERP side uses (`erp.mapping_for`, the model o
 mappings/wage_component_gl_mapping.csv): sign +1 books a debit, -1 a credit. In the demo world
 one component is set up differently in Nmbrs for one company and one period, so that
 reconciliation can name the side that disagrees (issue 13's `mapping_differs_from_nmbrs`):
-NMBRS_DIFFERENCE. The demo ERP (erp.py) is booked from the product's mapping, not from Nmbrs's
-journal, so there the ERP agrees with our mapping and Nmbrs's journal is the odd one out.
+NMBRS_DIFFERENCE (knob `ledger_difference`, on by default). The demo ERP (erp.py) is booked from the
+product's mapping, not from Nmbrs's journal, so there the ERP agrees with our mapping and Nmbrs's
+journal is the odd one out.
 """
 
 from __future__ import annotations
@@ -37,11 +38,16 @@ def nmbrs_accounts(
     """(account, +1 debit / -1 credit) per booking of one wage component in one period, as set up in Nmbrs."""
     accounts = mapping_for(company_id, code)
     diff = NMBRS_DIFFERENCE
-    if config.is_demo_world and (code, company_id, year, period) == (
-        diff.code,
-        diff.company_id,
-        config.first_year + diff.year_offset,
-        diff.period,
+    if (
+        config.is_demo_world
+        and config.ledger_difference
+        and (code, company_id, year, period)
+        == (
+            diff.code,
+            diff.company_id,
+            config.first_year + diff.year_offset,
+            diff.period,
+        )
     ):
         return tuple((diff.nmbrs_account if a == diff.mapping_account else a, s) for a, s in accounts)
     return accounts

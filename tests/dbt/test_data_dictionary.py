@@ -27,6 +27,7 @@ MONEY_COLUMNS = {
     ("payroll_three_way_reconciliation", "erp_amount"),
     ("payroll_three_way_reconciliation", "mapping_difference"),
     ("payroll_three_way_reconciliation", "erp_difference"),
+    ("payroll_three_way_reconciliation", "difference"),
     ("payroll_reconciliation_explained", "payroll_amount"),
     ("payroll_reconciliation_explained", "journal_amount"),
     ("payroll_reconciliation_explained", "difference"),

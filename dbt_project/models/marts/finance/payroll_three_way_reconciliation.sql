@@ -167,6 +167,11 @@ select
     (coalesce(judged.payroll_amount, 0) - coalesce(judged.journal_amount, 0))::numeric(18, 2)
         as mapping_difference,
     (coalesce(judged.erp_amount, 0) - judged.reference_amount)::numeric(18, 2) as erp_difference,
+    (case
+        when judged.status = 'mapping_differs_from_nmbrs'
+            then coalesce(judged.payroll_amount, 0) - coalesce(judged.journal_amount, 0)
+        else coalesce(judged.erp_amount, 0) - judged.reference_amount
+    end)::numeric(18, 2) as difference,
     judged.journal_loaded,
     judged.status,
     '{{ booking_basis() }}'::text as booking_basis
