@@ -33,3 +33,27 @@
             || ' (' || coalesce({{ period_type }}, 'unknown period type') || ')'
     end
 {%- endmacro %}
+
+{#- First day of a payroll period: the first of the month for Month; for Week4 the Monday of ISO week
+    4(p-1)+1 (period 13 starts 28 × 12 days after week 1's Monday and runs to the ISO year's end). -#}
+{% macro period_start_date(period_type, year, period) -%}
+    case
+        when {{ period_type }} = 'Month' and {{ period }} between 1 and 12
+            then make_date({{ year }}, {{ period }}, 1)
+        when {{ period_type }} = 'Week4' and {{ period }} between 1 and 13
+            then {{ iso_week1_monday(year) }} + 28 * ({{ period }} - 1)
+    end
+{%- endmacro %}
+
+{#- The var four_weekly_allocation, checked (docs block four_weekly_allocation): `period_end`
+    (default) books a whole period in the month holding its end date; `days` spreads it over the
+    calendar days it covers, split to the cent by largest remainder. -#}
+{% macro four_weekly_allocation() %}
+    {%- set allocation = var('four_weekly_allocation', 'period_end') | string | trim | lower -%}
+    {%- if allocation not in ('period_end', 'days') -%}
+        {{ exceptions.raise_compiler_error(
+            "var four_weekly_allocation is '" ~ allocation ~ "'; use period_end (a whole period in the month of "
+            ~ "its end date) or days (spread over its calendar days, exact to the cent)") }}
+    {%- endif -%}
+    {{ return(allocation) }}
+{% endmacro %}

@@ -9,7 +9,7 @@ import psycopg2
 
 from pipelines.app import demo
 from pipelines.lib import embedded_db, settings
-from pipelines.lib.mapping import checks, csvfile, sources, suggest
+from pipelines.lib.mapping import checks, csvfile, files, journals, sources, suggest
 from pipelines.lib.nmbrs.config import NmbrsSettings
 
 MAPPINGS_DIR_OPTION = click.option(
@@ -105,6 +105,39 @@ def _print_unmapped(result: checks.CheckResult) -> None:
     )
 
 
+def _print_journal_disagreements(mappings_dir: Path, source: str) -> None:
+    """Warn (without failing) where the CSV posts a component elsewhere than Nmbrs's journals book it."""
+    url = None if source == "files" else _warehouse_url()
+    if url is None:
+        return
+    try:
+        conn = _connect(url)
+    except psycopg2.OperationalError:
+        return
+    try:
+        bookings = journals.warehouse_bookings(conn)
+    finally:
+        conn.close()
+    if bookings is None:
+        click.echo("-     Nmbrs's journals: none synced (REST), so the CSV is not compared with them")
+        return
+    table, _ = csvfile.read_csv_table(mappings_dir / files.MAPPING_FILE, files.MAPPING_COLUMNS)
+    if table is None:
+        return
+    rows, _ = files.parse_mapping(table)
+    found = journals.disagreements(rows, bookings)
+    if not found:
+        click.echo("ok    The CSV books every component where Nmbrs's journals do")
+        return
+    click.secho(f"WARN  Where the CSV disagrees with Nmbrs's journals ({len(found)})", fg="yellow")
+    for disagreement in found:
+        click.echo(f"    {disagreement}")
+    click.echo(
+        "    fix: correct mappings/wage_component_gl_mapping.csv or the ledger set-up in Nmbrs "
+        "(marts.payroll_three_way_reconciliation shows the months: mapping_differs_from_nmbrs)"
+    )
+
+
 @click.group(name="mapping")
 def command() -> None:
     """Check and complete the wage-component → GL account mapping in mappings/."""
@@ -151,6 +184,7 @@ def check_command(mappings_dir: Path, erp_chart: Path | None, source: str) -> No
         else:
             for problem in problems:
                 click.echo(f"    {problem}")
+    _print_journal_disagreements(mappings_dir, source)
     click.echo("")
     if result.ok:
         click.secho("The mapping is complete and consistent.", fg="green")
@@ -163,8 +197,15 @@ def check_command(mappings_dir: Path, erp_chart: Path | None, source: str) -> No
 
 @command.command(name="suggest")
 @MAPPINGS_DIR_OPTION
-def suggest_command(mappings_dir: Path) -> None:
-    """Append every synced wage component that has no mapping row, with an empty account to fill in.
+@click.option(
+    "--from-journals",
+    is_flag=True,
+    help="Fill in statement, GL account and sign as Nmbrs's own journals book each component, with the "
+    "evidence (matching description, equal amounts over N runs); ambiguous ones are marked.",
+)
+def suggest_command(mappings_dir: Path, from_journals: bool) -> None:
+    """Append every synced wage component that has no mapping row, with an empty account to fill in
+    (or, with --from-journals, the account Nmbrs's journals book it on).
 
     Only appends: the existing lines stay byte for byte as they are, so the pull request shows just
     the new rows. Needs the synced data in the warehouse (`payroll sync`).
@@ -177,16 +218,25 @@ def suggest_command(mappings_dir: Path) -> None:
         conn = _connect(url)
     except psycopg2.OperationalError as exc:
         raise click.ClickException(f"cannot connect to the warehouse at {shown}: {str(exc).strip()}") from exc
+    bookings = chart = None
     try:
         seen = sources.warehouse_components(conn)
+        if from_journals:
+            bookings = journals.warehouse_bookings(conn)
+            chart = sources.warehouse_chart(conn)
     finally:
         conn.close()
     if seen is None:
         raise click.ClickException(
             f"the warehouse at {shown} holds no synced wage components: run `payroll sync` first"
         )
+    if from_journals and bookings is None:
+        raise click.ClickException(
+            f"the warehouse at {shown} holds no Nmbrs journals: they come from the REST API "
+            "(NMBRS_SOURCE_MODE rest+soap); run `payroll sync` with REST connected first"
+        )
     try:
-        file, added, lines = suggest.suggest(mappings_dir, seen)
+        file, added, lines = suggest.suggest(mappings_dir, seen, bookings, chart)
     except csvfile.MappingFileError as exc:
         raise click.ClickException(f"cannot append to the mapping file; fix these first:\n{exc}") from exc
     if not added:
@@ -196,6 +246,19 @@ def suggest_command(mappings_dir: Path) -> None:
     for line, suggestion in zip(lines, added, strict=True):
         scope = f"company {suggestion.company_id}" if suggestion.company_id is not None else "all companies"
         click.echo(f"    line {line}: {scope}, code {suggestion.code} {suggestion.description!r}")
+        if suggestion.gl_account:
+            side = "debit" if (suggestion.sign or 0) > 0 else "credit"
+            flag = "AMBIGUOUS " if suggestion.ambiguous else ""
+            click.echo(
+                f"        {flag}-> {suggestion.statement} {suggestion.gl_account} {side}: {suggestion.evidence}"
+            )
+        elif suggestion.evidence:
+            click.echo(f"        {suggestion.evidence}")
+    if from_journals:
+        click.echo(
+            "Review each proposed row (above all the AMBIGUOUS ones), then run `payroll mapping check`."
+        )
+        return
     click.echo(
         "Fill in statement, gl_account and sign (or set hidden to true), then run `payroll mapping check`."
     )

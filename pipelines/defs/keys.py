@@ -27,8 +27,11 @@ PAYROLL_RUNS = nmbrs_key("payroll_runs")
 WAGE_COMPONENTS = nmbrs_key("wage_components")
 PAYSLIPS = nmbrs_key("payslips")
 SOURCE_COVERAGE = nmbrs_key("source_coverage")
+JOURNALS = nmbrs_key("journals")
 REFERENCE_ASSETS = (ENVIRONMENT, COMPANIES, EMPLOYEES)
-COMPANY_YEAR_ASSETS = (PAYROLL_RUNS, WAGE_COMPONENTS, PAYSLIPS, SOURCE_COVERAGE)
+COMPANY_YEAR_ASSETS = (PAYROLL_RUNS, WAGE_COMPONENTS, PAYSLIPS, SOURCE_COVERAGE, JOURNALS)
+# The journal variants loaded into nmbrs.journals (the employee variant adds nothing the marts use).
+JOURNAL_VARIANTS = ("journals", "journalscostcenter", "journalsdepartment")
 
 # The ERP files and the mart the reconciliation check reads.
 CHART_OF_ACCOUNTS = dg.AssetKey(["erp", "chart_of_accounts"])

@@ -3,7 +3,8 @@
 Read from the raw tables and the marts: companies, periods and employees loaded (periods named by
 the marts' period_label: `2026-11` for a month, `2026 P12 (4-wk)` for a four-weekly period); wage
 components mapped, hidden and unmapped per company; reconciliation status counts with every
-difference listed.
+difference listed; the three-way reconciliation (payroll mapped by our CSV, Nmbrs's journal, the
+ERP) with every difference and the side that disagrees, or why no journal was loaded.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from decimal import Decimal
 from pipelines.lib import warehouse
 
 RECONCILIATION_STATUSES = ("matched", "difference", "missing_in_erp", "missing_in_payroll")
+THREE_WAY_STATUSES = (
+    "matched",
+    "mapping_differs_from_nmbrs",
+    "erp_differs_from_journal",
+    "missing_in_erp",
+    "missing_in_payroll",
+)
 MAPPING_STATUSES = ("mapped", "hidden", "unmapped")
 HIDDEN_MEANS = "hidden = left out of the GL on purpose, such as the gross and net pay totals"
 
@@ -45,6 +53,20 @@ class Difference:
     status: str
 
 
+@dataclass(frozen=True)
+class ThreeWayDifference:
+    entity: str
+    year: int
+    month: int
+    statement: str | None
+    account: str
+    account_name: str | None
+    payroll: Decimal
+    journal: Decimal
+    erp: Decimal
+    status: str
+
+
 @dataclass
 class DemoSummary:
     companies: list[CompanyLoad] = field(default_factory=list)
@@ -56,6 +78,10 @@ class DemoSummary:
     reconciliation: dict[str, int] = field(default_factory=dict)
     differences: list[Difference] = field(default_factory=list)
     marts_built: bool = False
+    journal_runs: int = 0  # runs with an Nmbrs journal loaded
+    source_mode: str | None = None
+    three_way: dict[str, int] = field(default_factory=dict)
+    three_way_differences: list[ThreeWayDifference] = field(default_factory=list)
 
     @property
     def employees(self) -> int:
@@ -86,6 +112,9 @@ def collect(database_url: str) -> DemoSummary:
             if summary.marts_built:
                 _wage_components(cur, summary)
                 _reconciliation(cur, summary)
+            _journals(cur, summary)
+            if _exists(cur, "marts.payroll_three_way_reconciliation"):
+                _three_way(cur, summary)
     finally:
         conn.close()
     return summary
@@ -151,6 +180,31 @@ def _reconciliation(cur, summary: DemoSummary) -> None:
     summary.differences = [Difference(*row) for row in cur.fetchall()]
 
 
+def _journals(cur, summary: DemoSummary) -> None:
+    if _exists(cur, "nmbrs.environment"):
+        cur.execute("select source_mode from nmbrs.environment limit 1")
+        row = cur.fetchone()
+        summary.source_mode = row[0] if row else None
+    if _exists(cur, "nmbrs.journals"):
+        cur.execute("select count(distinct (company_id, year, run_number)) from nmbrs.journals")
+        summary.journal_runs = cur.fetchone()[0]
+
+
+def _three_way(cur, summary: DemoSummary) -> None:
+    cur.execute("select status, count(*) from marts.payroll_three_way_reconciliation group by status")
+    summary.three_way = {status: count for status, count in cur.fetchall()}
+    cur.execute(
+        """
+        select erp_entity, year, month, statement, gl_account, gl_account_name,
+               payroll_amount, journal_amount, erp_amount, status
+        from marts.payroll_three_way_reconciliation
+        where status <> 'matched'
+        order by erp_entity, year, month, statement, gl_account
+        """
+    )
+    summary.three_way_differences = [ThreeWayDifference(*row) for row in cur.fetchall()]
+
+
 def render(summary: DemoSummary) -> Iterator[str]:
     """The summary as printable lines."""
     yield (
@@ -174,6 +228,47 @@ def render(summary: DemoSummary) -> Iterator[str]:
     yield f"Reconciliation with the ERP ({total} company x month x account rows): {parts}"
     if summary.differences:
         yield from _difference_table(summary.differences)
+    yield from _three_way_lines(summary)
+
+
+def _three_way_lines(summary: DemoSummary) -> Iterator[str]:
+    if summary.journal_runs:
+        yield f"Nmbrs journals: loaded for {summary.journal_runs} payroll runs."
+    else:
+        yield (
+            "Nmbrs journals: none loaded"
+            + (
+                f" (source mode {summary.source_mode}: journals come from the REST API)"
+                if summary.source_mode == "soap"
+                else ""
+            )
+            + "; the three-way reconciliation compares payroll and ERP only."
+        )
+    if not summary.three_way:
+        return
+    total = sum(summary.three_way.values())
+    parts = ", ".join(f"{summary.three_way.get(status, 0)} {status}" for status in THREE_WAY_STATUSES)
+    yield (
+        f"Three-way reconciliation: payroll (our mapping), Nmbrs's journal, ERP ({total} entity x month x "
+        f"account rows): {parts}"
+    )
+    if not summary.three_way_differences:
+        return
+    header = ("entity", "month", "account", "payroll", "journal", "ERP", "status")
+    rows = [
+        (
+            d.entity,
+            f"{d.year}-{d.month:02d}",
+            f"{d.statement or '?'} {d.account} {d.account_name or ''}".rstrip(),
+            f"{d.payroll:,.2f}",
+            f"{d.journal:,.2f}",
+            f"{d.erp:,.2f}",
+            d.status,
+        )
+        for d in summary.three_way_differences
+    ]
+    yield from _table(header, rows, numeric={3, 4, 5})
+    yield "  The employee x wage component lines behind each difference: marts.payroll_reconciliation_explained"
 
 
 def _wage_component_lines(summary: DemoSummary) -> Iterator[str]:
@@ -202,8 +297,11 @@ def _difference_table(differences: list[Difference]) -> Iterator[str]:
         )
         for d in differences
     ]
+    yield from _table(header, rows, numeric={3, 4, 5})
+
+
+def _table(header: tuple[str, ...], rows: list[tuple], numeric: set[int]) -> Iterator[str]:
     widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
-    numeric = {3, 4, 5}
 
     def line(values) -> str:
         cells = [

@@ -2,7 +2,8 @@
 
 The tables are read from the marts as they are (the pivot data table is the mart
 payroll_data_table). CSV and Parquet give one file per table; XLSX gives one workbook with a summary
-sheet, the reconciliation work list (open differences, largest first) and a sheet per table. Amounts
+sheet, the reconciliation work list (open differences, largest first), a sheet per table and the
+three-way reconciliation (payroll, Nmbrs's journal, ERP per entity; differences first). Amounts
 stay exact all the way: numeric → Decimal → a decimal in CSV, a numeric cell in XLSX, decimal128 in
 Parquet (spreadsheet rules in pipelines/lib/spreadsheet.py). Files are written to a temporary folder
 first and moved into place at the end, so a failed export leaves the previous files as they were.
@@ -34,6 +35,7 @@ REQUIRED_MARTS = (
     "marts.payroll_company_costs_monthly",
     "marts.payroll_balance_sheet_postings_monthly",
     "marts.payroll_gl_reconciliation",
+    "marts.payroll_three_way_reconciliation",
 )
 MIN_SCALE = 2  # money: at least cents, more if the data has more
 
@@ -121,13 +123,39 @@ WORK_LIST = ExportQuery(
     alias="recon.",
 )
 
-QUERIES = (DATA_TABLE, COMPANY_COSTS, BALANCE_SHEET_POSTINGS, RECONCILIATION, WORK_LIST)
+# Per ERP entity: a company filter keeps the entities of those companies, a year filter the year.
+THREE_WAY = ExportQuery(
+    name="payroll_three_way_reconciliation",
+    title="Three-way",
+    sql="""
+select
+    tw.erp_entity, tw.company_ids, tw.year, tw.month, tw.month_start, tw.statement, tw.gl_account,
+    tw.gl_account_name, tw.payroll_amount, tw.journal_amount, tw.erp_amount, tw.mapping_difference,
+    tw.erp_difference, tw.difference, tw.journal_loaded, tw.status, tw.booking_basis
+from marts.payroll_three_way_reconciliation as tw
+where exists (
+    select 1
+    from (
+        select companies.company_id, tw.year
+        from marts.dim_companies as companies
+        where companies.erp_entity = tw.erp_entity
+    ) as scope
+    where true {filters}
+)
+order by tw.status = 'matched', tw.erp_entity, tw.year, tw.month, tw.statement desc, tw.gl_account
+""",
+    amount_columns=("mapping_difference", "erp_difference", "difference"),
+    alias="scope.",
+)
+
+QUERIES = (DATA_TABLE, COMPANY_COSTS, BALANCE_SHEET_POSTINGS, RECONCILIATION, WORK_LIST, THREE_WAY)
 WORKBOOK_ORDER = (
     WORK_LIST,
     DATA_TABLE,
     COMPANY_COSTS,
     BALANCE_SHEET_POSTINGS,
     RECONCILIATION,
+    THREE_WAY,
 )  # after Summary
 
 

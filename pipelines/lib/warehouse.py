@@ -72,6 +72,14 @@ RAW_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
         "value numeric not null",
         ("company_id", "year", "run_number"),
     ),
+    "nmbrs.journals": (
+        "company_id integer not null, company_number text, year integer not null, run_id text not null, "
+        "run_number integer not null, variant text not null, "
+        "journal_year integer not null, journal_period integer not null, journal_date date, line_id text, "
+        "gl_account text not null, dimension text, cost_unit text, side text not null, description text, "
+        "amount numeric(18,2) not null",
+        ("company_id", "year", "run_number"),
+    ),
     "nmbrs.source_coverage": (
         "company_id integer not null, year integer not null, source_mode text not null, "
         "wage_component_source text not null, coverage text not null",

@@ -89,8 +89,15 @@ def _dimension(variant: str, company: Company, first_year: int) -> Callable[[Emp
     return lambda employee, year, period: ""
 
 
-def journal_xml(ids: RestIds, company: Company, rows: Iterable[EmployeePeriod], variant: str) -> str:
-    """The journal of one run (its payslip lines booked on Nmbrs's accounts), in one variant."""
+def journal_xml(
+    ids: RestIds,
+    company: Company,
+    rows: Iterable[EmployeePeriod],
+    variant: str,
+    unbalanced_by: Decimal | None = None,
+) -> str:
+    """The journal of one run (its payslip lines booked on Nmbrs's accounts), in one variant;
+    `unbalanced_by` (the `journal_unbalanced` fault) raises the first line by that amount."""
     config = ids.world.config
     staff = {e.id: e for e in ids.world.employees(company.id)}
     dimension = _dimension(variant, company, config.first_year)
@@ -99,7 +106,7 @@ def journal_xml(ids: RestIds, company: Company, rows: Iterable[EmployeePeriod], 
     for row in rows:
         dim2 = dimension(staff[row.employee_id], row.year, row.period)
         for line in row.lines:
-            for account, sign in nmbrs_accounts(config, company.id, line.code):
+            for account, sign in nmbrs_accounts(config, company.id, line.code, row.year, row.period):
                 amount = line.value * sign
                 if amount == 0:
                     continue
@@ -120,6 +127,8 @@ def journal_xml(ids: RestIds, company: Company, rows: Iterable[EmployeePeriod], 
             _text(line, "dim1", account)
             _text(line, "dim2", dim2)
             _text(line, "dim3", "")
+            if unbalanced_by is not None and index == 0 and transaction is root[0]:
+                amount += unbalanced_by
             _text(line, "value", f"{amount:.2f}")
             _text(line, "debitcredit", side)
             _text(line, "description", description)

@@ -1,6 +1,7 @@
 """The ERP side of the sandbox: chart of accounts and monthly GL movements as CSV files.
 
-Movements are the payroll booked under the default mapping (debit positive), per ERP entity,
+Movements are the payroll booked under the default mapping (debit positive), as an ERP booked from
+the product's own mapping would hold them (not Nmbrs's journal: ledger.py), per ERP entity,
 account and the calendar month containing each period's end date, with three deliberate
 differences so that reconciliation has something to find. They are computed from the scenario as
 generated, so runs added while the sandbox serves have no ERP movements.
@@ -22,6 +23,7 @@ from pipelines.sandbox.world import World
 CHART_OF_ACCOUNTS = (
     ("1100", "Bank", "BS"),
     ("1500", "Af te dragen loonheffing", "BS"),
+    ("1510", "Af te dragen sociale verzekeringen", "BS"),
     ("1520", "Af te dragen pensioenpremies", "BS"),
     ("1600", "Te betalen nettolonen", "BS"),
     ("4000", "Salarissen", "PL"),

@@ -12,7 +12,8 @@ invalid or expired token), `quota` (REST 429 code 42909, plan quota exhausted, n
 `extra_elements` (every complex element of the answer gains elements no WSDL of ours knows);
 background tasks `task_error`, `task_unknown`, `task_slow` (`seconds`) for the task created by the call
 (SOAP report tasks and REST document tasks alike), and `report_value` (the SOAP report's first amount
-is `value`, default `1e5`: outside the value grammar).
+is `value`, default `1e5`: outside the value grammar); `journal_unbalanced` (the REST journal's
+first line is `delta` higher, default 0.01, so that its transaction no longer balances).
 Hostile answers (issue 16): `drip` (the answer sent at `bytes_per_second`, default 20; `served`
 records how long each dripped answer ran before the client hung up), `repeat` (a SOAP or REST
 listing whose first item is repeated `count` times, default 1000, the second copy with another name
@@ -49,8 +50,9 @@ KINDS = (
     "repeat",
     "doctype",
     "repeat_block",
+    "journal_unbalanced",
 )
-TASK_KINDS = ("task_error", "task_unknown", "task_slow", "report_value", "repeat_block")
+TASK_KINDS = ("task_error", "task_unknown", "task_slow", "report_value", "repeat_block", "journal_unbalanced")
 # Kinds the SOAP or REST handler applies to its answer (no transport-level effect).
 ANSWER_KINDS = ("fault", "extra_elements", "repeat", "doctype", *TASK_KINDS)
 

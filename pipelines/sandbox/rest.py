@@ -24,6 +24,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from pipelines.lib.nmbrs.documents import JOURNAL_VARIANTS
@@ -531,7 +532,15 @@ def run_output(call: Call) -> Response:
 def journals(call: Call) -> Response:
     company = _company(call)
     run = _run(call, company, _year(call, required=True))
-    content = journal_xml(call.ids, company, call.state.world.payslips(run), call.params["variant"].lower())
+    content = journal_xml(
+        call.ids,
+        company,
+        call.state.world.payslips(run),
+        call.params["variant"].lower(),
+        unbalanced_by=Decimal(str(call.fault.params.get("delta", "0.01")))
+        if call.fault is not None and call.fault.kind == "journal_unbalanced"
+        else None,
+    )
     return _task(call, content)
 
 

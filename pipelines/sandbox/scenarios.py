@@ -28,6 +28,7 @@ class ScenarioConfig:
     throttle: float = 0.0  # fraction of API requests answered 429
     retry_after_seconds: int = 1
     preset_faults: bool = False  # faults scenario: inject its standard set of faults at start
+    ledger_difference: bool = True  # demo world: Nmbrs books one component elsewhere than our CSV (ledger.py)
 
     @property
     def first_year(self) -> int:

@@ -31,6 +31,7 @@ def test_dbt_sources_are_the_raw_assets_and_models_are_grouped_by_layer(asset_gr
         "nmbrs/wage_components",
         "nmbrs/payslips",
         "nmbrs/source_coverage",
+        "nmbrs/journals",
         "erp/chart_of_accounts",
         "erp/gl_movements",
     }

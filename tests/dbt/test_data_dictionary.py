@@ -22,6 +22,17 @@ MONEY_COLUMNS = {
     ("payroll_gl_reconciliation", "erp_amount"),
     ("payroll_gl_reconciliation", "difference"),
     ("unmapped_wage_components", "total_amount"),
+    ("payroll_three_way_reconciliation", "payroll_amount"),
+    ("payroll_three_way_reconciliation", "journal_amount"),
+    ("payroll_three_way_reconciliation", "erp_amount"),
+    ("payroll_three_way_reconciliation", "mapping_difference"),
+    ("payroll_three_way_reconciliation", "erp_difference"),
+    ("payroll_three_way_reconciliation", "difference"),
+    ("payroll_reconciliation_explained", "payroll_amount"),
+    ("payroll_reconciliation_explained", "journal_amount"),
+    ("payroll_reconciliation_explained", "difference"),
+    ("payroll_costs_by_cost_centre_monthly", "amount"),
+    ("payroll_costs_by_department_monthly", "amount"),
 }
 WAREHOUSE_COLUMNS = """
     select c.relname, a.attname, format_type(a.atttypid, a.atttypmod), col_description(c.oid, a.attnum)

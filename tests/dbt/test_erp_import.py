@@ -121,7 +121,7 @@ def test_the_sandbox_gets_its_demo_files_and_a_bad_file_keeps_the_loaded_rows(ma
             cur.execute("select count(*), count(distinct _source) from erp.gl_movements")
             assert cur.fetchone() == (expected, 1)
             cur.execute("select statement, count(*) from erp.chart_of_accounts group by 1 order by 1")
-            assert cur.fetchall() == [("BS", 4), ("PL", 6)]
+            assert cur.fetchall() == [("BS", 5), ("PL", 6)]
     finally:
         conn.close()
 

@@ -90,3 +90,37 @@ def test_rendered_summary_lists_every_difference_to_the_cent(summary):
         assert difference.company in row
     assert f"{Decimal('-100.00'):,.2f}" in text
     assert "0 unmapped" in text
+
+
+def test_three_way_summary_names_the_side_that_disagrees(summary, sandbox):
+    from pipelines.sandbox import ledger
+
+    year = sandbox.state.config.first_year
+    diff = ledger.NMBRS_DIFFERENCE
+    assert summary.journal_runs == sandbox.state.truth.rows("payroll_runs")
+    found = {(d.entity, d.year, d.month, d.account): d.status for d in summary.three_way_differences}
+    assert found == {
+        ("NL01", year, diff.period, diff.mapping_account): "mapping_differs_from_nmbrs",
+        ("NL01", year, diff.period, diff.nmbrs_account): "mapping_differs_from_nmbrs",
+        ("NL01", year, 6, "4000"): "erp_differs_from_journal",
+        ("NL02", year, 3, "4100"): "missing_in_erp",
+        ("NL03", year, 12, "4200"): "missing_in_payroll",
+    }
+    text = "\n".join(demo_summary.render(summary))
+    assert f"Nmbrs journals: loaded for {summary.journal_runs} payroll runs." in text
+    counts = summary.three_way
+    assert (
+        f"{counts['matched']} matched, 2 mapping_differs_from_nmbrs, 1 erp_differs_from_journal, "
+        "1 missing_in_erp, 1 missing_in_payroll" in text
+    )
+    for d in summary.three_way_differences:
+        row = next(
+            line
+            for line in text.splitlines()
+            if line.startswith(f"  {d.entity}")
+            and f"{d.year}-{d.month:02d}" in line
+            and f" {d.account} " in line
+        )
+        assert f"{d.payroll:,.2f}" in row and f"{d.journal:,.2f}" in row and f"{d.erp:,.2f}" in row
+        assert row.rstrip().endswith(d.status)
+    assert "marts.payroll_reconciliation_explained" in text

@@ -29,6 +29,7 @@ SHEETS = {
     "payroll_balance_sheet_postings_monthly": "Balance sheet postings",
     "payroll_gl_reconciliation": "Reconciliation",
     "payroll_reconciliation_work_list": "Work list",
+    "payroll_three_way_reconciliation": "Three-way",
 }
 AMOUNTS = {"nmbrs_amount", "amount", "payroll_amount", "erp_amount", "difference"}
 LABELS = ("company_name", "erp_entity", "period_type", "gl_account_name", "wage_component_description")
@@ -168,6 +169,44 @@ def test_reconciliation_equals_the_mart(exported, query):
     assert {status for *_, status in mart.values()} >= {"matched", "difference"}
 
 
+def test_three_way_sheet_equals_the_mart_differences_first(exported, query):
+    file_format, out = exported
+    name = "payroll_three_way_reconciliation"
+    if file_format == "csv":
+        frame = pd.read_csv(out / f"{name}.csv", dtype=str, keep_default_na=False)
+    elif file_format == "xlsx":
+        frame = pd.read_excel(out / WORKBOOK, sheet_name=SHEETS[name], engine="openpyxl", dtype=object)
+    else:
+        frame = pd.read_parquet(out / f"{name}.parquet")
+    rows = frame.to_dict(orient="records")
+    got = {
+        (r["erp_entity"], int(r["year"]), int(r["month"]), str(r["gl_account"])): (
+            _decimal(r["payroll_amount"]),
+            _decimal(r["journal_amount"]),
+            _decimal(r["erp_amount"]),
+            r["status"],
+        )
+        for r in rows
+    }
+    mart = {
+        (entity, year, month, account): (payroll, journal, erp, status)
+        for entity, year, month, account, payroll, journal, erp, status in query(
+            "select erp_entity, year, month, gl_account, payroll_amount, journal_amount, erp_amount, status "
+            "from marts.payroll_three_way_reconciliation"
+        )
+    }
+    assert got == mart and len(rows) == len(mart)
+    statuses = [r["status"] for r in rows]
+    open_rows = len(statuses) - statuses.count("matched")
+    assert open_rows == 5 and "matched" not in statuses[:open_rows]  # the differences come first
+    assert set(statuses[:open_rows]) == {
+        "mapping_differs_from_nmbrs",
+        "erp_differs_from_journal",
+        "missing_in_erp",
+        "missing_in_payroll",
+    }
+
+
 def test_chart_is_a_png(exported):
     _, out = exported
     png = (out / "payroll_company_costs.png").read_bytes()
@@ -192,6 +231,7 @@ def test_xlsx_is_one_workbook_of_typed_excel_tables(demo_warehouse_url, tmp_path
         "Company costs",
         "Balance sheet postings",
         "Reconciliation",
+        "Three-way",
     ]
     for worksheet in workbook:
         (table,) = worksheet.tables.values()

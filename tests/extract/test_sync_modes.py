@@ -57,6 +57,11 @@ def test_every_table_equals_the_sandbox_to_the_cent(synced):
         "complete"
     }
     assert pipeline.query("select count(*) from nmbrs.source_coverage")[0][0] == len(result.partitions)
+    # Nmbrs's journals are REST documents: every run's journal in rest+soap, none in soap.
+    (journal_runs,) = pipeline.query(
+        "select count(distinct (company_id, year, run_number)) from nmbrs.journals"
+    )[0]
+    assert journal_runs == (sum(runs.values()) if mode == "rest+soap" else 0)
 
     # Load columns on every row.
     for table in TABLE_KEYS:
@@ -80,6 +85,13 @@ def test_materializations_carry_rows_mode_and_calls(synced):
     assert metadata["partition"] == event.asset_materialization.partition
     assert result.calls()["soap"] > 0
     assert (result.calls()["rest"] > 0) == (mode == "rest+soap")
+    with pipeline.active(), dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(["nmbrs", "journals"]))
+        journals = {key: value.value for key, value in event.asset_materialization.metadata.items()}
+    if mode == "soap":
+        assert journals["unavailable"] == "journals come from the REST API; source mode soap"
+    else:
+        assert "unavailable" not in journals and journals["rows"] > 0
 
 
 def test_second_sync_leaves_identical_rows_and_no_duplicates(synced):

@@ -87,7 +87,11 @@ def test_every_asset_check_and_sensor_that_touches_the_warehouse_or_nmbrs_gets_i
             custom_checks |= check_names
             if "warehouse" not in required:
                 problems.append(f"checks {sorted(check_names)} query the warehouse without the resource")
-    assert custom_checks == {"reconciliation_within_tolerance", "source_coverage_complete"}
+    assert custom_checks == {
+        "reconciliation_within_tolerance",
+        "source_coverage_complete",
+        "journals_balanced",
+    }
     sensors = {sensor.name: sensor.required_resource_keys for sensor in repo.sensor_defs}
     assert sensors == {
         "nmbrs_new_companies": {"nmbrs"},

@@ -22,7 +22,7 @@ from pipelines.defs.nmbrs.partitions import split_company_year
 from pipelines.lib import status_report
 from pipelines.lib.settings import PROJECT_ROOT, temporary_env
 from pipelines.lib.status_report import ATTENTION_CHECKS, ATTENTION_RECONCILIATION, ATTENTION_SYNC
-from pipelines.sandbox import erp
+from pipelines.sandbox import erp, ledger
 from tests.support import pipeline as support
 from tests.support.sandboxes import sandboxes
 
@@ -65,9 +65,10 @@ def write_agreeing_erp(folder: Path, world) -> Path:
 
 @pytest.fixture(scope="module")
 def healthy(make_database, tmp_path_factory):
-    """Its own demo sandbox and warehouse, synced with ERP files that agree with the payroll."""
+    """Its own demo sandbox and warehouse, synced with ERP files that agree with the payroll, and
+    Nmbrs's journals booked as our mapping books (no ledger difference)."""
     with sandboxes() as start:
-        server = start()
+        server = start(ledger_difference=False)
         home = tmp_path_factory.mktemp("status-healthy")
         erp_dir = write_agreeing_erp(tmp_path_factory.mktemp("status-erp") / "erp", server.state.world)
         pipeline = support.new_pipeline(make_database, home, server, PAYROLL_ERP_DIR=str(erp_dir))
@@ -87,8 +88,11 @@ def test_a_healthy_pipeline_is_all_well_and_exits_0(healthy):
     assert [c.company_years for c in status.companies] == [len(company_year_steps(result)) // 3] * 3
     assert all(dt.timedelta(hours=1) <= c.age(now) < dt.timedelta(hours=2) for c in status.companies)
     assert status.checks > 50 and status.failing_checks == ()
-    [gl] = status.reconciliations
+    gl, three_way = status.reconciliations
     assert gl.built and gl.open == 0
+    assert (
+        three_way.mart == "marts.payroll_three_way_reconciliation" and three_way.built and three_way.open == 0
+    )
     assert status.source_mode == "rest+soap" and status.soap_sunset == dt.date(2027, 3, 1)
     assert status.exit_code() == 0
 
@@ -158,8 +162,21 @@ def test_a_failed_check_and_open_differences_need_attention(synced_demo, sandbox
     assert check.description == "3 month/account combinations do not reconcile"
 
     # The open differences are the sandbox's three deliberate ones, largest first.
-    [gl] = status.reconciliations
+    gl, three_way = status.reconciliations
     assert gl.open_by_status == {"difference": 1, "missing_in_erp": 1, "missing_in_payroll": 1}
+    # The three-way reconciliation names the same three by the side that disagrees, and Nmbrs's own
+    # ledger difference (ledger.NMBRS_DIFFERENCE) on its two accounts.
+    assert three_way.open_by_status == {
+        "mapping_differs_from_nmbrs": 2,
+        "erp_differs_from_journal": 1,
+        "missing_in_erp": 1,
+        "missing_in_payroll": 1,
+    }
+    assert {(d.entity, d.account, d.status) for d in three_way.largest} >= {
+        ("NL01", ledger.NMBRS_DIFFERENCE.mapping_account, "mapping_differs_from_nmbrs"),
+        ("NL01", ledger.NMBRS_DIFFERENCE.nmbrs_account, "mapping_differs_from_nmbrs"),
+        ("NL01", "4000", "erp_differs_from_journal"),
+    }
     first_year = sandbox.state.world.config.first_year
     assert {(d.entity, d.account, d.year, d.month, d.status) for d in gl.largest} == {
         (d.entity, d.account, first_year + d.year_offset, d.month, d.kind) for d in erp.DELIBERATE_DIFFERENCES
@@ -173,9 +190,9 @@ def test_a_failed_check_and_open_differences_need_attention(synced_demo, sandbox
 
     # Every company is fresh: only the checks and the reconciliation need attention.
     assert status.exit_code() == ATTENTION_CHECKS | ATTENTION_RECONCILIATION == 24
-    assert status.attention() == ["checks (1 failing)", "reconciliation (3 open)"]
+    assert status.attention() == ["checks (1 failing)", "reconciliation (8 open)"]  # 3 two-way + 5 three-way
     text = "\n".join(status_report.render(status))
-    assert "needs attention: checks (1 failing), reconciliation (3 open)" in text
+    assert "needs attention: checks (1 failing), reconciliation (8 open)" in text
     assert (
         "  WARN  payroll_gl_reconciliation / reconciliation_within_tolerance: "
         "3 month/account combinations do not reconcile" in text

@@ -30,6 +30,10 @@ MARTS = (
     "dim_companies",
     "dim_employees",
     "dim_wage_components",
+    "payroll_three_way_reconciliation",
+    "payroll_reconciliation_explained",
+    "payroll_costs_by_cost_centre_monthly",
+    "payroll_costs_by_department_monthly",
 )
 DBT = str(Path(sys.executable).with_name("dbt"))
 

@@ -16,6 +16,7 @@ RAW_TABLES_READ_BY_DBT = (
     "nmbrs.wage_components",
     "nmbrs.payslips",
     "nmbrs.source_coverage",
+    "nmbrs.journals",
     "erp.chart_of_accounts",
     "erp.gl_movements",
 )

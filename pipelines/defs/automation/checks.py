@@ -7,6 +7,7 @@
   differ by more than dbt's `reconciliation_tolerance`.
 - `source_coverage_complete` (WARN) flags company-years whose wage components came from the REST API
   only (no employer charges, taxes or totals).
+- `journals_balanced` (WARN) flags a run whose Nmbrs journal does not balance (debit <> credit).
 - Freshness: the daily reference assets must be updated by the daily schedule; the payroll assets
   at least every PAYROLL_STALE_AFTER_DAYS (a payroll cycle and a week; `payroll status` calls a
   company stale by the same bound).
@@ -116,6 +117,67 @@ def source_coverage_complete(
         severity=dg.AssetCheckSeverity.WARN,
         description=description,
         metadata={"coverage": rows[0][2] if rows else "unknown", "source_mode": rows[0][0] if rows else ""},
+    )
+
+
+@dg.asset_check(
+    asset=keys.JOURNALS,
+    name="journals_balanced",
+    partitions_def=company_year,
+    description=(
+        "Warns when a payroll run's journal in Nmbrs does not balance: per run, variant and period, "
+        "the debit lines do not add up to the credit lines. Lists each such run with the difference."
+    ),
+)
+def journals_balanced(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    company_id, year = split_company_year(context.partition_key)
+    rows = warehouse.fetch_all(
+        sql.SQL(
+            "select run_number, run_id, variant, journal_year, journal_period, "
+            "sum(case when side = 'debit' then amount else 0 end) as debit, "
+            "sum(case when side = 'credit' then amount else 0 end) as credit "
+            "from nmbrs.journals where company_id = %s and year = %s "
+            "group by run_number, run_id, variant, journal_year, journal_period "
+            "having sum(case when side = 'debit' then amount else -amount end) <> 0 "
+            "order by run_number, variant, journal_year, journal_period"
+        ),
+        (company_id, year),
+    )
+    (runs_with_journals,) = warehouse.fetch_all(
+        sql.SQL("select count(distinct run_number) from nmbrs.journals where company_id = %s and year = %s"),
+        (company_id, year),
+    )[0]
+    table = [
+        "| run | variant | period | debit | credit | debit - credit |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run_number, _, variant, j_year, j_period, debit, credit in rows[:LISTED_DIFFERENCES]:
+        table.append(
+            f"| {run_number} | {variant} | {j_period}/{j_year} | {_money(debit)} | {_money(credit)} | "
+            f"{_money(debit - credit)} |"
+        )
+    unbalanced_runs = sorted({row[0] for row in rows})
+    if rows:
+        description = (
+            f"company {company_id}, {year}: the journal of run(s) {', '.join(map(str, unbalanced_runs))} does "
+            "not balance (debit <> credit). Fix: check the run's journal and ledger set-up in Nmbrs, then "
+            "run the sync again with --full-refresh"
+        )
+    elif not runs_with_journals:
+        description = f"company {company_id}, {year}: no journals loaded (they come from the REST API)"
+    else:
+        description = f"company {company_id}, {year}: the journals of {runs_with_journals} run(s) balance"
+    return dg.AssetCheckResult(
+        passed=not rows,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={
+            "runs_with_journals": runs_with_journals,
+            "unbalanced_runs": dg.MetadataValue.json(unbalanced_runs),
+            "unbalanced": dg.MetadataValue.md("\n".join(table) if rows else "none"),
+        },
     )
 
 

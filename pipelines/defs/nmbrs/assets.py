@@ -1,7 +1,8 @@
 """Nmbrs raw data as Dagster assets: what is loaded, from which API, cut how.
 
 - `nmbrs/environment`, `nmbrs/companies`, `nmbrs/employees`: the whole environment, per sync.
-- `nmbrs/payroll_runs`, `nmbrs/wage_components`, `nmbrs/payslips`, `nmbrs/source_coverage`: per
+- `nmbrs/payroll_runs`, `nmbrs/wage_components`, `nmbrs/payslips`, `nmbrs/source_coverage`,
+  `nmbrs/journals`: per
   company × year (`company_year`), loaded together by one step so that all report tasks of a
   partition run concurrently on Nmbrs (pipelines/defs/nmbrs/company_year.py).
 Every step runs in the `nmbrs_api` concurrency pool.
@@ -116,6 +117,11 @@ class CompanyYearConfig(dg.Config):
         ),
         _company_year_spec(
             keys.SOURCE_COVERAGE, "Which API delivered the wage components: complete (SOAP) or rest_only."
+        ),
+        _company_year_spec(
+            keys.JOURNALS,
+            "Nmbrs's payroll journal per run (REST documents; total, cost-centre and department "
+            "variants): GL account as set up in Nmbrs, debit or credit, amount. None in soap mode.",
         ),
     ],
     partitions_def=company_year,

@@ -6,7 +6,8 @@ that it only ever lists runs whose payslips and wage components are in the wareh
 task of the partition is started first and awaited together: Nmbrs works on them concurrently.
 
 The steps, in order: plan (what Nmbrs lists against what the warehouse holds), start the reports,
-payslips, wage components and coverage, schema drift, runs. Each writes through one `Loader` bound to
+payslips, wage components and coverage, journals (REST documents of new/changed runs), schema
+drift, runs. Each writes through one `Loader` bound to
 the partition, the API source and the run.
 """
 
@@ -20,7 +21,7 @@ import dagster as dg
 from pipelines.defs import keys
 from pipelines.defs.nmbrs import state, tables
 from pipelines.defs.nmbrs.source import NmbrsSession
-from pipelines.defs.nmbrs.tables import CoverageRow, DriftRow, Loader, PayslipRow
+from pipelines.defs.nmbrs.tables import CoverageRow, DriftRow, JournalRow, Loader, PayslipRow
 from pipelines.lib import warehouse
 from pipelines.lib.nmbrs.errors import NmbrsError, ReportContentError
 from pipelines.lib.nmbrs.records import RunInfo, WageComponent
@@ -67,6 +68,8 @@ def load_company_year(
             outcome.tables[keys.WAGE_COMPONENTS] = wage
         if keys.SOURCE_COVERAGE in selected:
             outcome.tables[keys.SOURCE_COVERAGE] = coverage
+    if keys.JOURNALS in selected:
+        outcome.tables[keys.JOURNALS] = load.journals()
     outcome.drift = load.schema_drift(tasks)
     if keys.PAYROLL_RUNS in selected or load.want_payslips:
         runs = load.runs()
@@ -108,6 +111,7 @@ class _CompanyYearLoad:
             state.payslip_line_counts(conn, company_id, year),
             wage_components_loaded=state.loaded_coverage(conn, company_id, year) == coverage,
             refresh=refresh,
+            journal_counts=state.payslip_line_counts(conn, company_id, year, tables.JOURNALS),
         )
         loader = Loader(conn, session.api_source, run_id, {"company_id": company_id, "year": year})
         return cls(session, loader, selected, refresh, current_runs, coverage, plan)
@@ -219,6 +223,30 @@ class _CompanyYearLoad:
             )
             coverage.changed = True
         return wage, coverage
+
+    def journals(self) -> TableOutcome:
+        """The journals (keys.JOURNAL_VARIANTS) of new or changed runs, each run its own atomic
+        replace; runs gone from Nmbrs lose their journals. Journals are REST documents: none in soap mode."""
+        if not self.session.has_journals:
+            return TableOutcome(
+                detail={
+                    "unavailable": f"journals come from the REST API; source mode {self.session.source_mode}"
+                }
+            )
+        runs = self.plan.journal_runs
+        journals = TableOutcome(detail={"runs_fetched": len(runs)})
+        by_run: dict[int, list[JournalRow]] = {run.run_number: [] for run in runs}
+        for row in self.session.journals(self.company_id, runs, keys.JOURNAL_VARIANTS):
+            by_run[row.run_number].append(row)
+        for number, rows in sorted(by_run.items()):
+            journals.rows_loaded += self.loader.replace(tables.JOURNALS, JournalRow, rows, run_number=number)
+        for number in self.plan.dropped_journal_runs:
+            self.loader.replace(tables.JOURNALS, JournalRow, [], run_number=number)
+        journals.changed = bool(runs or self.plan.dropped_journal_runs)
+        journals.rows = sum(
+            state.payslip_line_counts(self.conn, self.company_id, self.year, tables.JOURNALS).values()
+        )
+        return journals
 
     def schema_drift(self, tasks: dict[str, str]) -> dict[str, int]:
         """Element names and counts of the reports read now (never values); kept when none was read."""

@@ -18,12 +18,12 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 
 from pipelines.defs import keys
-from pipelines.defs.nmbrs.tables import EnvironmentRow
+from pipelines.defs.nmbrs.tables import EnvironmentRow, JournalRow
 from pipelines.lib.nmbrs import id_join
 from pipelines.lib.nmbrs.config import NmbrsSettings, poll_interval
 from pipelines.lib.nmbrs.errors import NmbrsError
 from pipelines.lib.nmbrs.records import Company, Employee, PersonalData, RunInfo, WageComponent
-from pipelines.lib.nmbrs.rest_records import RestCompany
+from pipelines.lib.nmbrs.rest_records import RestCompany, RestRun
 
 
 class RestOnlyUnavailable(NmbrsError):
@@ -63,6 +63,11 @@ class NmbrsSession:
     @property
     def has_payslips(self) -> bool:
         return self.settings.uses_soap
+
+    @property
+    def has_journals(self) -> bool:
+        """Journals are REST documents: loaded in rest+soap (and rest) mode, unavailable in soap mode."""
+        return self.source_mode != "soap"
 
     @property
     def wage_component_source(self) -> str:
@@ -184,6 +189,54 @@ class NmbrsSession:
             f"matching the runs of company {company_id}, {year} to request their payslips",
         )
         return {rest.run_number: soap.run_id for rest, soap in pairs}
+
+    def journals(
+        self, company_id: int, runs: Sequence[RunInfo], variants: Sequence[str]
+    ) -> Iterator[JournalRow]:
+        """The journal lines of `runs` (RunInfo rows whose run_id is the REST payrollRunId) in each
+        variant, as rows of nmbrs.journals: all documents are started first, then awaited together."""
+        if not self._through_rest():
+            raise NmbrsError("journals are REST documents: source mode soap has none")
+        self._rest_company_id(company_id)  # a clear error for a company outside the REST consent
+        rest_company = self._company_pairs()[company_id]
+        by_id = {run.run_id: run for run in runs}
+        rest_runs = [
+            RestRun(
+                company_id=rest_company.company_id,
+                payroll_run_id=run.run_id,
+                number=run.run_number,
+                year=run.year,
+                period_start=run.period_start,
+                period_end=run.period_end,
+                description=run.description,
+                created_at=run.run_at,
+                run_type=None,
+                locked=run.is_locked,
+            )
+            for run in runs
+        ]
+        documents = self.rest.journals(rest_company.company_id, rest_runs, variants) if rest_runs else {}
+        for (run_id, variant), lines in sorted(documents.items()):
+            run = by_id[run_id]
+            for line in lines:
+                yield JournalRow(
+                    company_id=company_id,
+                    company_number=rest_company.number,
+                    year=run.year,
+                    run_id=run.run_id,
+                    run_number=run.run_number,
+                    variant=variant,
+                    journal_year=line.year,
+                    journal_period=line.period,
+                    journal_date=line.date,
+                    line_id=line.line_id,
+                    gl_account=line.account,
+                    dimension=line.dimension,
+                    cost_unit=line.cost_unit,
+                    side=line.side,
+                    description=line.description,
+                    amount=line.value,
+                )
 
     def rest_wage_components(self, company_id: int, year: int) -> Iterator[WageComponent]:
         """Wage components from REST alone: not loadable into the integer-keyed raw tables yet."""

@@ -50,10 +50,11 @@ def loaded_runs(conn, company_id: int, year: int) -> dict[int, RunInfo]:
     return {row.run_number: row for row in (RunInfo(*values) for values in rows)}
 
 
-def payslip_line_counts(conn, company_id: int, year: int) -> dict[int, int]:
+def payslip_line_counts(conn, company_id: int, year: int, table: str = tables.PAYSLIPS) -> dict[int, int]:
+    """Lines per run number of a per-run table (payslips, or journals)."""
     query = sql.SQL(
         "select run_number, count(*) from {} where company_id = %s and year = %s group by run_number"
-    ).format(table_sql(tables.PAYSLIPS))
+    ).format(table_sql(table))
     with conn.cursor() as cur:
         cur.execute(query, (company_id, year))
         counts = dict(cur.fetchall())
@@ -91,6 +92,8 @@ class CompanyYearPlan:
     payslip_runs: tuple[RunInfo, ...]  # runs whose payslips are (re)fetched
     dropped_run_numbers: tuple[int, ...]  # runs gone from Nmbrs: their payslips are deleted
     fetch_wage_components: bool
+    journal_runs: tuple[RunInfo, ...] = ()  # runs whose journals are (re)fetched
+    dropped_journal_runs: tuple[int, ...] = ()  # runs gone from Nmbrs: their journals are deleted
 
 
 def plan_company_year(
@@ -99,6 +102,7 @@ def plan_company_year(
     payslip_counts: Mapping[int, int],
     wage_components_loaded: bool,
     refresh: bool,
+    journal_counts: Mapping[int, int] | None = None,
 ) -> CompanyYearPlan:
     """Decide what to fetch for one company-year from the runs Nmbrs lists now and what was loaded."""
     by_number = {run.run_number: run for run in current}
@@ -109,9 +113,17 @@ def plan_company_year(
         if refresh or loaded.get(number) != run or not payslip_counts.get(number)
     )
     dropped = tuple(sorted(set(payslip_counts) - set(by_number)))
+    journals = journal_counts or {}
+    journal_runs = tuple(
+        run
+        for number, run in sorted(by_number.items())
+        if refresh or loaded.get(number) != run or not journals.get(number)
+    )
     return CompanyYearPlan(
         runs_changed=changed,
         payslip_runs=payslip_runs,
         dropped_run_numbers=dropped,
         fetch_wage_components=changed or not wage_components_loaded,
+        journal_runs=journal_runs,
+        dropped_journal_runs=tuple(sorted(set(journals) - set(by_number))),
     )

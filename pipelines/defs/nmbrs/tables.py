@@ -8,6 +8,7 @@ _dagster_run_id, _source) are added by `warehouse.replace_partition`.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import astuple, dataclass, field
 from decimal import Decimal
@@ -23,6 +24,7 @@ EMPLOYEE_PERSONAL = "nmbrs_restricted.employee_personal"
 PAYROLL_RUNS = "nmbrs.payroll_runs"
 WAGE_COMPONENTS = "nmbrs.wage_components"
 PAYSLIPS = "nmbrs.payslips"
+JOURNALS = "nmbrs.journals"
 SOURCE_COVERAGE = "nmbrs.source_coverage"
 SCHEMA_DRIFT = "nmbrs.schema_drift"
 
@@ -46,6 +48,27 @@ class PayslipRow(NamedTuple):
     value: Decimal
 
 
+class JournalRow(NamedTuple):
+    """One line of a run's journal in one variant (REST ids as text, the SOAP company id)."""
+
+    company_id: int
+    company_number: str | None
+    year: int
+    run_id: str  # the REST payrollRunId
+    run_number: int
+    variant: str
+    journal_year: int
+    journal_period: int
+    journal_date: dt.date | None
+    line_id: str | None
+    gl_account: str  # as set up in Nmbrs (dim1)
+    dimension: str | None  # cost centre, department or employee number, by variant (dim2)
+    cost_unit: str | None  # dim3
+    side: str  # debit | credit
+    description: str | None
+    amount: Decimal  # as written, not negative
+
+
 @dataclass(frozen=True, slots=True)
 class CoverageRow:
     company_id: int
@@ -64,6 +87,7 @@ _COLUMNS: dict[type, tuple[str, ...]] = {
     **records.ROW_COLUMNS,
     EnvironmentRow: ("domain", "subdomain", "source_mode"),
     PayslipRow: PayslipRow._fields,
+    JournalRow: JournalRow._fields,
     CoverageRow: ("company_id", "year", "source_mode", "wage_component_source", "coverage"),
     DriftRow: DriftRow._fields,
 }

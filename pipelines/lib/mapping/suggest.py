@@ -1,8 +1,13 @@
-"""`payroll mapping suggest`: append the missing wage components, leaving every existing byte alone."""
+"""`payroll mapping suggest`: append the missing wage components, leaving every existing byte alone.
+
+With `--from-journals`, each appended row carries the statement, GL account and sign that Nmbrs's own
+journals book the component on (pipelines/lib/mapping/journals.py), with the evidence; an ambiguous
+one says so in its description."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import shutil
@@ -12,9 +17,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.lib.erp import Account
 from pipelines.lib.mapping.checks import unmapped_components
 from pipelines.lib.mapping.csvfile import BOM, FORMAT, CsvTable, MappingFileError, read_csv_table
 from pipelines.lib.mapping.files import MAPPING_COLUMNS, MAPPING_FILE, MappingRow, parse_mapping
+from pipelines.lib.mapping.journals import Booking, propose
 from pipelines.lib.mapping.sources import SeenComponent
 
 
@@ -23,6 +30,45 @@ class Suggestion:
     company_id: int | None
     code: str
     description: str
+    statement: str = ""
+    gl_account: str = ""
+    sign: int | None = None
+    evidence: str = ""
+    ambiguous: bool = False
+
+
+def from_journals(
+    new: Sequence[Suggestion], bookings: Sequence[Booking], chart: dict[str, Account] | None
+) -> list[Suggestion]:
+    """Each missing component as Nmbrs's journals book it (one row per statement), with the evidence;
+    a component no journal line matches stays a row to fill in, saying so."""
+    result = []
+    for suggestion in _per_company_where_nmbrs_differs(new, bookings):
+        found = [
+            b for b in bookings if b.code == suggestion.code and suggestion.company_id in (None, b.company_id)
+        ]
+        proposals = propose(found, chart)
+        if not proposals:
+            result.append(
+                dataclasses.replace(
+                    suggestion, evidence="no journal line matches its description: fill in the account"
+                )
+            )
+            continue
+        for proposal in proposals:
+            description = suggestion.description + (f" ({proposal.note})" if proposal.ambiguous else "")
+            result.append(
+                dataclasses.replace(
+                    suggestion,
+                    description=description,
+                    statement=proposal.statement,
+                    gl_account=proposal.account,
+                    sign=proposal.sign,
+                    evidence=proposal.evidence + (f"; {proposal.note}" if proposal.ambiguous else ""),
+                    ambiguous=proposal.ambiguous,
+                )
+            )
+    return result
 
 
 def suggestions(rows: Sequence[MappingRow], seen: Sequence[SeenComponent]) -> list[Suggestion]:
@@ -43,6 +89,29 @@ def suggestions(rows: Sequence[MappingRow], seen: Sequence[SeenComponent]) -> li
             result.append(Suggestion(None, code, description))
         else:
             result.extend(Suggestion(c.company_id, code, c.description) for c in components)
+    return result
+
+
+def _per_company_where_nmbrs_differs(
+    new: Sequence[Suggestion], bookings: Sequence[Booking]
+) -> list[Suggestion]:
+    """A row for all companies stays one row where every company's journals book the component alike;
+    where they differ (e.g. a company override in Nmbrs), one row per company instead."""
+    result: list[Suggestion] = []
+    for suggestion in new:
+        per_company: dict[int, set[tuple[str, int]]] = defaultdict(set)
+        names: dict[int, str] = {}
+        for booking in bookings:
+            if booking.code == suggestion.code:
+                per_company[booking.company_id].add((booking.account, booking.sign))
+                names[booking.company_id] = booking.description
+        if suggestion.company_id is None and len({frozenset(v) for v in per_company.values()}) > 1:
+            result.extend(
+                dataclasses.replace(suggestion, company_id=company_id, description=names[company_id])
+                for company_id in sorted(per_company)
+            )
+        else:
+            result.append(suggestion)
     return result
 
 
@@ -72,10 +141,10 @@ def append_suggestions(path: Path, table: CsvTable, new: Sequence[Suggestion]) -
             "company_id": "" if suggestion.company_id is None else str(suggestion.company_id),
             "wage_component_code": suggestion.code,
             "description": suggestion.description,
-            "statement": "",
-            "gl_account": "",
+            "statement": suggestion.statement,
+            "gl_account": suggestion.gl_account,
             "hidden": false_spelling,
-            "sign": "",
+            "sign": "" if suggestion.sign is None else str(suggestion.sign),
         }
         writer.writerow([values[column] for column in table.header])
     separator = b"" if original.endswith(b"\n") or not original else newline.encode()
@@ -106,8 +175,14 @@ def _replace_atomically(path: Path, content: bytes) -> None:
         raise
 
 
-def suggest(mappings_dir: Path, seen: Sequence[SeenComponent]) -> tuple[str, list[Suggestion], list[int]]:
-    """Append the missing components to the mapping file; refuses a file it cannot read exactly."""
+def suggest(
+    mappings_dir: Path,
+    seen: Sequence[SeenComponent],
+    bookings: Sequence[Booking] | None = None,
+    chart: dict[str, Account] | None = None,
+) -> tuple[str, list[Suggestion], list[int]]:
+    """Append the missing components to the mapping file; refuses a file it cannot read exactly.
+    With `bookings` (Nmbrs's journals), each row is filled in as Nmbrs books the component."""
     path = mappings_dir / MAPPING_FILE
     table, problems = read_csv_table(path, MAPPING_COLUMNS)
     if table is None:
@@ -117,4 +192,6 @@ def suggest(mappings_dir: Path, seen: Sequence[SeenComponent]) -> tuple[str, lis
     if blocking:
         raise MappingFileError(blocking)
     new = suggestions(rows, seen)
+    if bookings is not None:
+        new = from_journals(new, bookings, chart)
     return table.file, new, append_suggestions(path, table, new)

@@ -1,5 +1,5 @@
 {{ config(
-    materialized=slice_materialization(),
+    materialized=monthly_postings_materialization(),
     incremental_strategy='delete+insert',
     unique_key=['company_id', 'year'],
     indexes=[{'columns': ['company_id', 'year']}],

@@ -1,0 +1,3 @@
+{#- Company costs per month by cost centre, from Nmbrs's cost-centre journal (macro costs_by_dimension). -#}
+-- depends_on: {{ ref('unmapped_wage_components') }}
+{{ costs_by_dimension('journalscostcenter', 'cost_centre') }}
