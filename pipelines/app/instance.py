@@ -8,10 +8,16 @@ started in the repository, the daemon, the code server and the run workers.
   else the embedded PostgreSQL, started if needed) and so also exports what the code location and
   dbt read; the processes Dagster starts inherit it.
 - `StateFolderArtifacts`, `StateFolderComputeLogs`: Dagster's local files (step logs, the files of
-  the default IO manager) in the state folder's `dagster/`, never in the repository.
+  the default IO manager) in the state folder's `dagster/`, never in the repository. The `tail`
+  helpers that mirror a step's output to the terminal start with SIGINT blocked, so that a Ctrl-C
+  stops the command (which says what it left undone) without their tracebacks.
 """
 
 from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator, Sequence
 
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 from dagster._core.storage.root import LocalArtifactStorage
@@ -65,3 +71,14 @@ class StateFolderComputeLogs(_FindsItsOwnSettings, LocalComputeLogManager):
     @classmethod
     def found_values(cls) -> dict[str, str]:
         return {"base_dir": f"{_dagster_files()}/storage"}
+
+    @contextlib.contextmanager
+    def capture_logs(self, log_key: Sequence[str]) -> Iterator:
+        with contextlib.ExitStack() as stack:
+            # The mask is inherited by the helper processes started here (and only by them).
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                captured = stack.enter_context(super().capture_logs(log_key))
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            yield captured

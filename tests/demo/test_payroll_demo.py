@@ -3,7 +3,7 @@ checkouts of the repository at the same time.
 
 The first run loads everything and prints the summary; the second reuses the database, repairs the
 REST token the first run's (now stopped) sandbox issued, fetches no reports for unchanged
-company-years, and is faster. Neither leaves a process or a listening sandbox behind. Two checkouts
+company-years, parses dbt partially, and is faster. Neither leaves a process or a listening sandbox behind. Two checkouts
 each run their own sandbox: the one that finds the port taken by the other's takes a free port.
 """
 
@@ -91,7 +91,7 @@ def processes_in(checkout: Path) -> list[psutil.Process]:
 def company_year_calls(stdout: str) -> list[int]:
     """SOAP calls reported by each company-year step."""
     return [
-        int(n) for n in re.findall(r"company \d+, year \d+: done in [\d.]+s \(\d+ rows, (\d+) SOAP", stdout)
+        int(n) for n in re.findall(r"company \d+, year \d+: done in [\d.]+s: .*?; (\d+) SOAP and", stdout)
     ]
 
 
@@ -125,6 +125,20 @@ def test_payroll_demo_twice(make_database, tmp_path):
     second, second_seconds = run_demo(env)
     assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]
     out = second.stdout
+    # Issue 14 items 6 and 7: dbt parses partially (its parse state and manifest were kept), the
+    # log file holds no colour codes, and the summary says which partitions were unchanged.
+    log = (home / "logs" / "demo.log").read_text(encoding="utf-8")
+    assert "Running dbt command" in log or "dbt build" in log, log[-3000:]
+    assert "Starting full parse" not in log and "Unable to do partial parsing" not in log, log[-3000:]
+    assert "\x1b[" not in log
+    assert re.search(
+        r"^Sync: unchanged, skipped: 6 company-year\(s\): company 101, year \d{4}", out, re.MULTILINE
+    )
+    assert re.search(
+        r"ERP files \+ dbt build: done in [\d.]+s: ERP files: \d+ rows loaded into 2 tables; "
+        r"dbt build: \d+ models built, \d+ of \d+ tests and checks passed",
+        out,
+    )
     assert "the stored token was issued by an earlier sandbox; connecting again" in out
     # rest+soap joins REST ids to SOAP ids with one SOAP company listing per company-year (a known cost,
     # to go when REST becomes the default source); an unchanged partition re-fetches no report, which

@@ -79,7 +79,10 @@ def submit_first_import(
         partition_names=partition_keys(companies, years),
         asset_selection=sorted(dg.AssetSelection.all().resolve(asset_graph)),
         backfill_timestamp=time.time(),
-        tags={BACKFILL_TAG: f"{min(years)}-{max(years)}"},
+        tags={
+            BACKFILL_TAG: f"{min(years)}-{max(years)}",
+            **keys.run_tags(keys.STARTED_BY_BACKFILL, title),
+        },
         dynamic_partitions_store=instance,
         all_partitions=False,
         title=title,
@@ -126,6 +129,14 @@ def wait_for(
         if current.done or time.monotonic() >= deadline:
             return current
         time.sleep(poll_seconds)
+
+
+def cancel(instance: dg.DagsterInstance, backfill_id: str) -> None:
+    """Ask the daemon to cancel the backfill: it launches nothing more, and terminates its runs in
+    progress (their steps are interrupted, so their loads roll back)."""
+    backfill = instance.get_backfill(backfill_id)
+    if backfill is not None and backfill.status not in TERMINAL:
+        instance.update_backfill(backfill.with_status(BulkActionStatus.CANCELING))
 
 
 def daemon_running(instance: dg.DagsterInstance) -> bool:

@@ -15,7 +15,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.defs import keys
-from pipelines.defs.dbt.project import dbt_project
+from pipelines.defs.dbt.project import dbt_project, keep_parse_state
 from pipelines.defs.dbt.translator import PayrollDbtTranslator
 from pipelines.defs.resources import WarehouseResource
 from pipelines.lib import logs, settings
@@ -111,7 +111,8 @@ def payroll_dbt(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
     settings.export_dbt_profile(warehouse.database_url)
-    args = ["build"]
+    # Plain text: dbt's lines go to log files (`payroll demo`'s demo.log, the kept dbt.log).
+    args = ["build", "--no-use-colors"]
     run_slice = slice_vars(context.run.tags)
     if run_slice is not None:
         args += ["--vars", json.dumps(run_slice)]
@@ -129,6 +130,10 @@ def payroll_dbt(
             yield event
         error = None if invocation.is_successful() else str(invocation.get_error())
         succeeded = error is None
+        if run_slice is None:
+            # The parse state of a build without --vars: the next full build (the next sync) parses
+            # partially. (A slice's --vars would make dbt parse in full anyway.)
+            keep_parse_state(invocation.target_path)
     finally:
         # A failed (or interrupted) build's dbt.log is kept: the target folder holding it goes next.
         kept_log = None if succeeded else logs.keep_failed_dbt_log(invocation.target_path, context.run_id)
