@@ -29,9 +29,7 @@ from benchmarks.harness import (
 )
 
 # step, status, rows, written, SOAP, REST, time, then what the step did.
-SUMMARY_ROW = re.compile(
-    r"^(?P<step>\S.*?)\s{2,}ok\s+(?:\d+\s+){4}(?P<seconds>\d+(?:\.\d+)?)s(?:\s|$)", re.M
-)
+SUMMARY_ROW = re.compile(r"^(?P<step>\S.*?)\s{2,}ok\s+(?:\d+\s+){4}(?P<seconds>\d+(?:\.\d+)?)s(?:\s|$)", re.M)
 PAYROLL = str(Path(sys.executable).with_name("payroll"))
 FINGERPRINT = {
     "nmbrs.companies": "count(*)",

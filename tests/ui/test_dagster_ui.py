@@ -95,4 +95,3 @@ def test_payroll_ui_prints_no_dagster_tool_warnings(dagster_ui):
     assert "Launching Dagster services" in log, log[-3000:]
     assert "superseded" not in log and "SupersessionWarning" not in log
     assert "will not be used to configure Dagster" not in log
-
