@@ -29,6 +29,7 @@ from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.utils import make_new_run_id
 
 from pipelines.app import demo
+from pipelines.app.instance import pooled_storage
 from pipelines.defs import keys
 from pipelines.defs.automation.pool import apply_pool_size
 from pipelines.defs.nmbrs import partitions, state
@@ -199,7 +200,7 @@ def run_sync(
     job = Jobs.of(defs, started_by)
     tags = {SYNC_TAG: uuid.uuid4().hex[:12], PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
-    with dg.DagsterInstance.get() as instance, interrupts.deferred():
+    with dg.DagsterInstance.get() as instance, pooled_storage(instance), interrupts.deferred():
         _run_steps(
             instance, defs, job, years, tags, companies, database_url, full_refresh, include_dbt, say, result
         )

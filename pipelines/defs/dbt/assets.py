@@ -4,6 +4,8 @@ A run that carries company-year partition tags (a sensor-triggered run of one Nm
 everything downstream) passes them as dbt vars, so the incremental marts rebuild only that slice.
 """
 
+import functools
+import importlib.metadata
 import json
 import shutil
 import sys
@@ -13,6 +15,7 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
+from packaging import version
 
 from pipelines.defs import keys
 from pipelines.defs.dbt.project import dbt_project, keep_parse_state
@@ -158,7 +161,23 @@ def _pointing_at(reason: str, target_path: Path, kept_log: Path | None) -> str:
 
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 
+
+@functools.cache
+def _installed_dbt_version() -> version.Version:
+    return version.parse(importlib.metadata.version("dbt-core"))
+
+
+class PayrollDbtCliResource(DbtCliResource):
+    """dagster-dbt's resource with the dbt version known: DBT_EXECUTABLE is the dbt of this
+    interpreter's dbt-core, so the `dbt --version` subprocess dagster-dbt runs in every run (the
+    resource is built anew per run; 1-2 s on a busy machine) is not needed."""
+
+    @property
+    def _cli_version(self) -> version.Version:
+        return _installed_dbt_version()
+
+
 defs = dg.Definitions(
     assets=[payroll_dbt],
-    resources={"dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=DBT_EXECUTABLE)},
+    resources={"dbt": PayrollDbtCliResource(project_dir=dbt_project(), dbt_executable=DBT_EXECUTABLE)},
 )
