@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import click
 
@@ -50,10 +51,14 @@ def _cancel(instance, backfill_id: str, signum: int) -> None:
     name = interrupts.signal_name(signum)
     click.echo(f"{name}: canceling backfill {backfill_id} (runs in progress are stopped and roll back)")
     first_import.cancel(instance, backfill_id)
+    deadline = time.monotonic() + CANCEL_WAIT_SECONDS
     with interrupts.deferred():  # a second signal does not cut the cancellation short
-        current = first_import.wait_for(
-            instance, backfill_id, CANCEL_WAIT_SECONDS, report=lambda _p: None, poll_seconds=0.5
-        )
+        while True:
+            time.sleep(0.5)
+            current = first_import.progress(instance, backfill_id)
+            # Done once no run of it is in progress (the daemon marks the backfill canceled later).
+            if current.done or not current.runs_in_progress or time.monotonic() >= deadline:
+                break
     click.secho(
         f"stopped by {name}: backfill {backfill_id} {current.status.lower()}; "
         f"{current.materialized}/{current.target} asset partitions were materialized, the rest were not "

@@ -132,11 +132,20 @@ def wait_for(
 
 
 def cancel(instance: dg.DagsterInstance, backfill_id: str) -> None:
-    """Ask the daemon to cancel the backfill: it launches nothing more, and terminates its runs in
-    progress (their steps are interrupted, so their loads roll back)."""
+    """Cancel the backfill: the daemon launches nothing more of it, and its runs in progress are
+    terminated (their steps are interrupted, so their loads roll back)."""
     backfill = instance.get_backfill(backfill_id)
     if backfill is not None and backfill.status not in TERMINAL:
         instance.update_backfill(backfill.with_status(BulkActionStatus.CANCELING))
+    # The daemon would terminate them on its next backfill iteration; do it now.
+    runs = instance.get_runs(
+        dg.RunsFilter(tags={"dagster/backfill": backfill_id}, statuses=list(keys.UNFINISHED))
+    )
+    for run in runs:
+        try:
+            instance.run_coordinator.cancel_run(run.run_id)
+        except Exception:  # noqa: BLE001 - the daemon's cancellation terminates it all the same
+            continue
 
 
 def daemon_running(instance: dg.DagsterInstance) -> bool:
