@@ -194,3 +194,62 @@ def test_two_checkouts_run_the_demo_at_the_same_time_each_with_its_own_sandbox(m
         assert processes_in(checkout) == []
     for url in urls:
         assert not port_is_open(int(url.rsplit(":", 1)[1])), f"a demo left its sandbox serving at {url}"
+
+
+def test_ctrl_c_stops_the_demo_within_seconds_and_leaves_nothing_running(make_database, tmp_path):
+    """Issue 16 item 2 for `payroll demo`: one Ctrl-C while a company-year loads (its report downloads
+    made 1 s slow through the sandbox's admin API) stops the demo: exit 130, a line saying what was
+    left undone, no traceback, and neither the sandbox nor any other process left running."""
+    import requests
+
+    home = tmp_path / "state"
+    port = free_port()
+    env = demo_env(
+        PAYROLL_DATABASE_URL=make_database(), PAYROLL_HOME=str(home), PAYROLL_SANDBOX_PORT=str(port)
+    )
+    out_path, err_path = tmp_path / "demo.out", tmp_path / "demo.err"
+    with out_path.open("w") as out, err_path.open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipelines", "demo"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while not port_is_open(port):
+            assert process.poll() is None and time.monotonic() < deadline, err_path.read_text()[-3000:]
+            time.sleep(0.2)
+        requests.post(
+            f"http://127.0.0.1:{port}/_admin/faults",
+            json={
+                "target": "soap:ReportService.Reports_BackgroundTask_Result",
+                "kind": "slow",
+                "times": None,
+                "seconds": 1.0,
+            },
+            timeout=10,
+        ).raise_for_status()
+        while not re.search(r"company \d+, year \d+: running", out_path.read_text()):
+            assert process.poll() is None and time.monotonic() < deadline, err_path.read_text()[-3000:]
+            time.sleep(0.2)
+        time.sleep(1.0)  # inside the first company-year's load
+        sent = time.monotonic()
+        os.killpg(process.pid, 2)  # SIGINT, as Ctrl-C in the terminal
+        process.wait(timeout=120)
+        seconds = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=30)
+    stdout, stderr = out_path.read_text(), err_path.read_text()
+    assert process.returncode == 130, stdout[-3000:] + stderr[-3000:]
+    assert seconds < 10, f"took {seconds:.1f} s to stop"
+    assert "demo stopped by SIGINT" in stderr and "not started:" in stderr, stderr[-3000:]
+    assert "run `payroll demo` again to finish" in stderr
+    assert "Traceback" not in stdout + stderr
+    assert "[4/4] summary" not in stdout
+    assert not port_is_open(port), "the stopped demo left its sandbox serving"
+    assert processes_of(home) == []
