@@ -16,7 +16,7 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from pipelines.lib import settings
+from pipelines.lib import settings, warehouse
 from pipelines.lib.settings import temporary_env, url_for_database
 from tests.support.env import make_env
 from tests.support.sandboxes import sandboxes
@@ -79,6 +79,33 @@ def sandbox():
     """The demo-scenario sandbox, served on a free local port for the whole session."""
     with sandboxes() as start:
         yield start()
+
+
+@pytest.fixture
+def warehouse_url(make_database) -> str:
+    """A fresh database with the raw schema (the raw Nmbrs tables, the token store's schema)."""
+    url = make_database("payroll_raw")
+    conn = warehouse.connect(url)
+    try:
+        warehouse.ensure_raw_schema(conn)
+    finally:
+        conn.close()
+    return url
+
+
+@pytest.fixture(scope="module")
+def own_sandbox():
+    """A sandbox of the test module's own (faults are injected into it): demo scenario, seed 42."""
+    with sandboxes() as start:
+        yield start()
+
+
+@pytest.fixture
+def sb(own_sandbox):
+    """The module's own sandbox with no fault left over from another test, before or after."""
+    own_sandbox.state.faults.clear()
+    yield own_sandbox
+    own_sandbox.state.faults.clear()
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,9 @@ instance at DAGSTER_HOME (so the runs show in the UI):
 1. the reference assets (nmbrs/environment, companies, employees);
 2. one run per company-year partition (runs, wage components, payslips, source coverage);
 3. the ERP files and `dbt build` (every asset outside the nmbrs_raw group), once.
+Before step 1 the mapping files must pass `payroll mapping check`'s file checks (app/mapping_gate.py):
+otherwise nothing runs, so no dbt node either (with include_dbt=False only the problems that stop
+dbt from parsing the project count).
 A failed company-year is reported and the others go on; `SyncResult.success` is then False.
 A SIGINT or SIGTERM (inside `interrupts.stop_on_signals()`, as the commands run it) stops the sync:
 the running step's Dagster run is interrupted (its load rolls back, the previous rows stay), no
@@ -28,7 +31,7 @@ import psutil
 from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.utils import make_new_run_id
 
-from pipelines.app import demo
+from pipelines.app import demo, mapping_gate
 from pipelines.app.instance import pooled_storage
 from pipelines.defs import keys
 from pipelines.defs.automation.pool import apply_pool_size
@@ -195,6 +198,11 @@ def run_sync(
         # Against real Nmbrs the user runs `payroll connect`; the assets otherwise fail with that fix.
         demo.ensure_sandbox_connection(nmbrs_settings, say, verify=False)
     demo.use_sandbox_erp_files(nmbrs_settings)
+    refused = _check_mappings(database_url, include_dbt, say)  # before dbt parses them: all marts or none
+    if refused is not None:
+        result.steps.append(refused)
+        result.seconds = time.monotonic() - started
+        return result
     defs = _load_definitions()
     years = [year for year in partitions.loaded_years() if since is None or year >= since]
     job = Jobs.of(defs, started_by)
@@ -310,6 +318,16 @@ def _run_steps(
                 say,
             )
         )
+
+
+def _check_mappings(database_url: str, include_dbt: bool, say: Progress) -> StepResult | None:
+    """A failed step when the mapping files fail `payroll mapping check`'s file checks (app/mapping_gate.py)."""
+    problems = mapping_gate.mapping_problems(database_url, unparsable_only=not include_dbt)
+    if not problems:
+        return None
+    step = StepResult(name=mapping_gate.STEP_NAME, error=mapping_gate.refusal(problems))
+    say(f"{step.name}: FAILED: {step.error}")
+    return step
 
 
 def _check_warehouse(database_url: str) -> None:

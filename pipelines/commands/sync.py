@@ -87,6 +87,9 @@ def command(
 ) -> None:
     """Run the whole pipeline once, headless: Nmbrs raw tables, then the ERP files and dbt build.
 
+    First the mapping files get the checks of `payroll mapping check`; a problem stops the sync
+    before anything runs, with the check's messages (mappings/README.md).
+
     Each step is a Dagster run in the same instance as `payroll ui`, so it shows there too. A failed
     company-year is reported and the others still load; the exit code is then 1. Without NMBRS_*
     settings, the local demo sandbox is served for the duration of the sync.

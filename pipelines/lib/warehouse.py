@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
@@ -88,6 +89,22 @@ RAW_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 
+# table -> the unique key its grain implies, enforced by a unique index at every load (a listing or
+# report that repeats a key is refused, naming it). Expressions for nullable columns and for the
+# one-row environment table. erp.gl_movements has no key: its grain is a movement line of the file.
+UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
+    "nmbrs.environment": ("(true)",),
+    "nmbrs.companies": ("company_id",),
+    "nmbrs.payroll_runs": ("company_id", "year", "run_id"),
+    "nmbrs.employees": ("company_id", "employee_id"),
+    "nmbrs_restricted.employee_personal": ("company_id", "employee_id"),
+    "nmbrs.wage_components": ("company_id", "year", "period", "employee_id", "code"),
+    "nmbrs.payslips": ("company_id", "year", "run_id", "period", "employee_id", "code"),
+    "nmbrs.source_coverage": ("company_id", "year"),
+    "nmbrs.schema_drift": ("asset", "coalesce(company_id, -1)", "coalesce(year, -1)", "element"),
+    "erp.chart_of_accounts": ("account",),
+}
+
 OAUTH_TOKENS_DDL = (
     "create table if not exists payroll_private.oauth_tokens ("
     "connection text primary key, refresh_token text, access_token text, "
@@ -102,6 +119,15 @@ class WarehouseUnavailable(ConfigurationError):
 
 class WarehouseLoadError(RuntimeError):
     """A partition load failed and was rolled back; the previous rows are intact."""
+
+
+class DuplicateKeyError(WarehouseLoadError):
+    """The rows of a load repeat the table's unique key (UNIQUE_KEYS): refused, never retried (the
+    same answer would come back)."""
+
+
+class DuplicateRowsInWarehouse(ConfigurationError):
+    """An existing raw table already holds rows that repeat its key, so its unique index cannot be made."""
 
 
 def connect(url: str, *, connect_timeout: int = 10, application_name: str = "payroll-pipeline"):
@@ -178,8 +204,47 @@ def ensure_raw_schema(conn) -> None:
                         sql.SQL(", ").join(sql.Identifier(k) for k in keys),
                     )
                 )
+            if table in UNIQUE_KEYS:
+                _ensure_unique_key(cur, table)
         cur.execute(OAUTH_TOKENS_DDL)
     conn.commit()
+
+
+def _key_sql(column: str) -> sql.Composable:
+    return sql.Identifier(column) if _IDENTIFIER.fullmatch(column) else sql.SQL(column)
+
+
+def _ensure_unique_key(cur, table: str) -> None:
+    """The table's unique index (UNIQUE_KEYS), also on a warehouse made before it existed. Rows that
+    already repeat the key stop this with DuplicateRowsInWarehouse, naming the table, key and fix."""
+    schema, name = split_table(table)
+    key = UNIQUE_KEYS[table]
+    index = sql.Identifier(f"{name}_unique_key")
+    cur.execute("select to_regclass(%s)", (f"{schema}.{name}_unique_key",))
+    if cur.fetchone()[0] is not None:
+        return
+    cur.execute("savepoint unique_key")
+    try:
+        cur.execute(
+            sql.SQL("create unique index {} on {} ({})").format(
+                index, sql.Identifier(schema, name), sql.SQL(", ").join(_key_sql(c) for c in key)
+            )
+        )
+    except psycopg2.errors.UniqueViolation:
+        cur.execute("rollback to savepoint unique_key")
+        columns = sql.SQL(", ").join(_key_sql(c) for c in key)
+        cur.execute(
+            sql.SQL("select count(*) from (select 1 from {} group by {} having count(*) > 1) t").format(
+                sql.Identifier(schema, name), columns
+            )
+        )
+        repeated = cur.fetchone()[0]
+        raise DuplicateRowsInWarehouse(
+            f"{schema}.{name} already holds {repeated} key(s) ({', '.join(key)}) on more than one row, loaded "
+            "before the warehouse enforced that key, so its unique index cannot be created. Fix: empty the "
+            f"table (`truncate {schema}.{name}`) and run `payroll sync --full-refresh` to load it again"
+        ) from None
+    cur.execute("release savepoint unique_key")
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -356,6 +421,13 @@ def replace_partition(
         cause = source_file.error or exc  # an error of the rows (a broken download, bad content)
         if not isinstance(cause, Exception):  # Ctrl-C, SIGTERM, exit: rolled back, never a load error
             raise cause from None
+        if isinstance(cause, psycopg2.errors.UniqueViolation):
+            raise DuplicateKeyError(
+                f"loading {schema}.{name} partition ({_describe(where)}) was refused and rolled back; the "
+                f"previous rows are kept. Cause: the rows repeat the key {_repeated_key(cause)}, which "
+                f"{schema}.{name} holds once. Fix: the answer from the source repeats a block; run the sync "
+                "again later, and if it persists report it to the source's support with this key"
+            ) from None
         if isinstance(cause, psycopg2.Error):
             reason = safe_db_error(cause)
         else:
@@ -365,6 +437,24 @@ def replace_partition(
             f"the previous rows are kept. Cause: {reason}"
         ) from cause
     return source_file.count
+
+
+_KEY_DETAIL = re.compile(r"Key \((?P<columns>.*)\)=\((?P<values>.*)\) already exists")
+
+
+def _repeated_key(exc: BaseException) -> str:
+    """`(company_id, year, ...) = (103, 2025, ...)` from a unique violation (ids, periods and codes:
+    the raw tables' keys hold no personal data)."""
+    detail = getattr(getattr(exc, "diag", None), "message_detail", None) or ""
+    match = _KEY_DETAIL.search(detail)
+    if not match:
+        return "(see the table's unique key in docs/design.md)"
+    columns = [c.strip() for c in match.group("columns").split(",")]
+    values = [v.strip() for v in match.group("values").split(",")]
+    if len(columns) != len(values):
+        return f"({match.group('columns')}) = ({match.group('values')})"
+    names = [re.sub(r"^coalesce\((\w+), -?\d+\)$", r"\1", c) for c in columns]
+    return ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True))
 
 
 def _partition_lock_key(where: Mapping[str, Any]) -> str:

@@ -13,6 +13,13 @@ invalid or expired token), `quota` (REST 429 code 42909, plan quota exhausted, n
 background tasks `task_error`, `task_unknown`, `task_slow` (`seconds`) for the task created by the call
 (SOAP report tasks and REST document tasks alike), and `report_value` (the SOAP report's first amount
 is `value`, default `1e5`: outside the value grammar).
+Hostile answers (issue 16): `drip` (the answer sent at `bytes_per_second`, default 20; `served`
+records how long each dripped answer ran before the client hung up), `repeat` (a SOAP or REST
+listing whose first item is repeated `count` times, default 1000, the second copy with another name
+when `vary=True`; any kind with `chunked=True` is
+sent without Content-Length, chunk by chunk), `doctype` (a SOAP answer that
+declares a DOCTYPE with an entity), `repeat_block` (the report created by the call repeats its first
+employee block, `<Employees>` or `<payslip>`: every line of it twice).
 """
 
 from __future__ import annotations
@@ -38,10 +45,14 @@ KINDS = (
     "task_slow",
     "report_value",
     "extra_elements",
+    "drip",
+    "repeat",
+    "doctype",
+    "repeat_block",
 )
-TASK_KINDS = ("task_error", "task_unknown", "task_slow", "report_value")
-# Kinds the SOAP handler applies to its answer (no transport-level effect).
-ANSWER_KINDS = ("fault", "extra_elements", *TASK_KINDS)
+TASK_KINDS = ("task_error", "task_unknown", "task_slow", "report_value", "repeat_block")
+# Kinds the SOAP or REST handler applies to its answer (no transport-level effect).
+ANSWER_KINDS = ("fault", "extra_elements", "repeat", "doctype", *TASK_KINDS)
 
 
 @dataclass
@@ -53,6 +64,7 @@ class FaultRule:
     params: dict[str, object] = field(default_factory=dict)
     seen: int = 0
     fired: int = 0
+    served: list[float] = field(default_factory=list)  # drip: seconds each answer ran
 
     @property
     def exhausted(self) -> bool:

@@ -121,6 +121,8 @@ def handle(
             raise _fail(405, 40501, "Method_Not_Allowed", f"{request.method} is not supported here; use GET")
         grant = authorize(state, name, request)
         result = HANDLERS[name](Call(state, params, request, grant, fault))
+        if fault is not None and fault.kind == "repeat" and isinstance(result, list) and result:
+            result = [result[0]] * int(fault.params.get("count", 1000)) + result[1:]
         return result if isinstance(result, Response) else paginate(result, request)
     except RestError as exc:
         return exc.response

@@ -14,6 +14,7 @@ import re
 import socket
 import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -138,6 +139,12 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.kind == "truncate":
                 self._send(response, truncate=True)
                 return
+            if fault is not None and fault.kind == "drip":
+                self._drip(response, fault)
+                return
+            if fault is not None and fault.params.get("chunked"):
+                self._send_chunked(response)
+                return
             self._send(response)
 
     def _route(self, request: Request):
@@ -183,6 +190,45 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
 
+    def _send_chunked(self, response: Response, piece: int = 1 << 16) -> None:
+        """An answer without Content-Length (`chunked` fault parameter): its size shows only as it is read."""
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for offset in range(0, len(response.body), piece):
+                part = response.body[offset : offset + piece]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
+    def _drip(self, response: Response, fault: FaultRule) -> None:
+        """Fault `drip`: the whole answer, `bytes_per_second` at a time in tenths of a second, until it
+        is sent, the client hangs up or the sandbox stops; records how long it ran in `fault.served`."""
+        rate = max(1, int(fault.params.get("bytes_per_second", 20)))
+        piece = max(1, rate // 10)
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        started = time.monotonic()
+        state = self.server.state
+        try:
+            self.wfile.flush()
+            for offset in range(0, len(response.body), piece):
+                self.wfile.write(response.body[offset : offset + piece])
+                self.wfile.flush()
+                if state.stopping.wait(piece / rate):
+                    break
+        except OSError:
+            pass
+        finally:
+            fault.served.append(round(time.monotonic() - started, 2))
+            self.close_connection = True
+
     def _reset(self) -> None:
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.close_connection = True
@@ -190,7 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _transport_fault(fault: FaultRule | None, key: str) -> Response | None:
-    if fault is None or fault.kind in ("slow", "reset", "truncate", *ANSWER_KINDS):
+    if fault is None or fault.kind in ("slow", "reset", "truncate", "drip", *ANSWER_KINDS):
         return None
     if fault.kind == "429":
         retry = str(int(fault.params.get("retry_after", 1)))

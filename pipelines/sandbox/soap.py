@@ -152,6 +152,11 @@ def handle(state: SandboxState, service: str, request: Request, fault: FaultRule
         result = OPERATIONS[call.operation](state, call, token, fault)
         if fault is not None and fault.kind == "extra_elements":
             _add_unknown_elements(result)
+        if fault is not None and fault.kind == "repeat":
+            count, vary = int(fault.params.get("count", 1000)), bool(fault.params.get("vary"))
+            return _repeated(version, result, count, vary)
+        if fault is not None and fault.kind == "doctype":
+            return _with_doctype(_envelope(version, result))
         return _envelope(version, result)
     except SoapFault as exc:
         return fault_response(version, str(exc), exc.code, exc.client)
@@ -219,6 +224,48 @@ def _add_unknown_elements(payload: etree._Element) -> None:
         ns = etree.QName(element).namespace
         element.insert(1, etree.Element(f"{{{ns}}}AddedByNmbrs"))
         etree.SubElement(etree.SubElement(element, f"{{{ns}}}NewerField"), f"{{{ns}}}Detail").text = "x"
+
+
+_REPEAT_START, _REPEAT_END = b"<!--repeat-start-->", b"<!--repeat-end-->"
+
+
+def _repeated(version: str, payload: etree._Element, count: int, vary: bool = False) -> Response:
+    """Fault `repeat`: the listing's first item `count` times (spliced as bytes, so that a 200 MB
+    answer costs the sandbox one copy of it, not an element tree); `vary`: the second copy's name
+    differs (one id, two contents)."""
+    result = payload[0] if len(payload) else None
+    if result is None or not len(result):
+        return _envelope(version, payload)
+    item = result[0]
+    item.addprevious(etree.Comment("repeat-start"))
+    item.addnext(etree.Comment("repeat-end"))
+    response = _envelope(version, payload)
+    head, _, rest = response.body.partition(_REPEAT_START)
+    middle, _, tail = rest.partition(_REPEAT_END)
+    copies = [middle * count]
+    if vary and count > 1:
+        other = middle.replace(b"</Name>", b" (other)</Name>", 1)
+        copies = [middle, other, middle * (count - 2)]
+    return Response(response.status, b"".join((head, *copies, tail)), response.content_type)
+
+
+def _with_doctype(response: Response) -> Response:
+    """Fault `doctype`: the answer declares a DOCTYPE with an internal entity (as an entity bomb would)."""
+    declaration, _, rest = response.body.partition(b"?>")
+    doctype = b'<!DOCTYPE Envelope [<!ENTITY sandbox "sandbox">]>'
+    return Response(response.status, declaration + b"?>\n" + doctype + rest, response.content_type)
+
+
+def _repeat_first_block(content: str, fault: FaultRule | None, element: str) -> str:
+    """Fault `repeat_block`: the report's first `<element>` block twice in a row."""
+    if fault is None or fault.kind != "repeat_block":
+        return content
+    start = content.find(f"<{element}>")
+    end = content.find(f"</{element}>", start)
+    if start < 0 or end < 0:
+        return content
+    end += len(f"</{element}>")
+    return content[:end] + content[start:end] + content[end:]
 
 
 def _result(call: SoapCall) -> tuple[etree._Element, etree._Element]:
@@ -379,6 +426,7 @@ def wage_components_per_period(state, call, token, fault):
         with_bom=(company_id + year) % 2 == 1,
         hostile_value=_hostile_value(fault),
     )
+    content = _repeat_first_block(content, fault, "Employees")
     return _task_response(state, call, token, fault, content)
 
 
@@ -398,6 +446,7 @@ def payslip_by_run(state, call, token, fault):
         with_bom=run.number % 2 == 1,
         hostile_value=_hostile_value(fault),
     )
+    content = _repeat_first_block(content, fault, "payslip")
     return _task_response(state, call, token, fault, content)
 
 

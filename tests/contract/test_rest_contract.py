@@ -45,12 +45,6 @@ def sandbox_for_contract():
         yield start()
 
 
-@pytest.fixture
-def warehouse_url(make_database) -> str:
-    """A database for the token store (it creates its own table)."""
-    return make_database("payroll_contract")
-
-
 @pytest.fixture(scope="module")
 def multi_debtor_sandbox():
     with sandboxes() as start:

@@ -30,7 +30,6 @@ from pipelines.lib.nmbrs import soap
 from pipelines.lib.nmbrs.errors import NmbrsError, NmbrsTransportError, ReportContentError
 from pipelines.sandbox import contract, reports
 from tests.support.nmbrs import fast_soap, settings_for
-from tests.support.sandboxes import sandboxes
 from tests.support.soap import call, report_content
 
 HERE = Path(__file__).resolve().parent
@@ -49,19 +48,6 @@ PERSONAL_INFO_V2 = (
 ORACLES = {"CompanyService": HERE / "company_service.xsd", "EmployeeService": HERE / "employee_service.xsd"}
 TYPES = {"CompanyService": ("Company", "RunInfo"), "EmployeeService": ("PersonalInfoItem", "PersonalInfo_V2")}
 ENUMS = {"CompanyService": "LoonaangifteTijdvak", "EmployeeService": "Gender"}
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    with sandboxes() as start:
-        yield start()
-
-
-@pytest.fixture
-def sb(sandbox):
-    sandbox.state.faults.clear()
-    yield sandbox
-    sandbox.state.faults.clear()
 
 
 def years(sb) -> list[int]:
@@ -396,27 +382,16 @@ def test_the_payslip_report_has_the_real_shape_for_regular_and_correction_runs(s
     assert {(code, value) for _, _, code, value in corrected} >= {("1000", Decimal("150.00"))}
 
 
-@pytest.fixture
-def raw_warehouse(make_database):
-    url = make_database("payroll_contract")
-    conn = warehouse.connect(url)
-    try:
-        warehouse.ensure_raw_schema(conn)
-    finally:
-        conn.close()
-    return url
-
-
 @pytest.mark.parametrize("report", ["wage components", "payslips"])
 def test_a_report_without_lines_for_a_year_with_runs_fails_loudly_and_keeps_the_rows(
-    sb, raw_warehouse, monkeypatch, report
+    sb, warehouse_url, monkeypatch, report
 ):
     from pipelines.defs.nmbrs.company_year import load_company_year
     from pipelines.defs.nmbrs.source import NmbrsSession
 
     year = years(sb)[0]
-    session = NmbrsSession(settings_for(sb, NMBRS_SOURCE_MODE="soap"), raw_warehouse)
-    conn = warehouse.connect(raw_warehouse)
+    session = NmbrsSession(settings_for(sb, NMBRS_SOURCE_MODE="soap"), warehouse_url)
+    conn = warehouse.connect(warehouse_url)
     count = (
         "select count(*) from nmbrs.wage_components"
         if report == "wage components"

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from pipelines.lib.nmbrs import oauth
+from pipelines.lib.nmbrs import oauth, rest
 from pipelines.lib.nmbrs.documents import parse_journal, unbalanced
 from pipelines.lib.nmbrs.errors import DocumentTimeout, OAuthError, QuotaExhausted, RestError
 from pipelines.lib.nmbrs.rest import NmbrsRestClient
@@ -256,3 +256,18 @@ def test_the_default_consent_asks_for_the_document_scopes(sb, warehouse_url):
     store = TokenStore(warehouse_url, settings)
     tokens = oauth.connect(settings, store, show_url=lambda url: None, auto_approve=True, timeout=10)
     assert {"company.document.read", "document.read"} <= set(tokens.scope.split())
+
+
+def test_a_listing_past_the_page_bound_is_refused_without_retries(sb, connected, monkeypatch):
+    """Issue 16 item 3: a server that declares endless pages cannot keep a sync asking."""
+    monkeypatch.setattr(rest, "MAX_PAGES", 3)
+    sb.state.faults.inject("rest:companies", "repeat", times=None, count=1000)  # 10 pages of 100
+    before = sb.state.counters.calls.get("rest:companies", 0)
+    try:
+        with NmbrsRestClient(*connected) as client, pytest.raises(RestError) as raised:
+            client.companies()
+    finally:
+        sb.state.faults.clear()
+    assert "the listing goes on past 3 pages of 100; refused, not retried" in str(raised.value)
+    assert raised.value.retryable is False
+    assert sb.state.counters.calls["rest:companies"] - before == 3

@@ -222,3 +222,39 @@ def test_an_unreachable_socket_folder_is_named_as_a_folder_not_as_a_host(tmp_pat
 def test_identifiers_are_validated(wh, table, where, columns):
     with pytest.raises(ValueError):
         warehouse.replace_partition(wh, table, where, columns, [], source="soap")
+
+
+def test_a_load_that_repeats_the_key_is_refused_naming_it_and_keeps_the_rows(wh):
+    warehouse.replace_partition(wh, "nmbrs.wage_components", PARTITION, COLUMNS, rows(3), source="soap")
+    repeated = [*rows(2), next(rows(1))]  # employee 0, period 1, code 1000 twice
+    with pytest.raises(warehouse.DuplicateKeyError) as raised:
+        warehouse.replace_partition(wh, "nmbrs.wage_components", PARTITION, COLUMNS, repeated, source="soap")
+    message = str(raised.value)
+    assert "repeat the key company_id=101, year=2024, period=1, employee_id=0, code=1000" in message
+    assert "the previous rows are kept" in message
+    assert partition_rows(wh) == (3, Decimal("3.03"))
+
+
+def test_an_existing_warehouse_gets_the_unique_keys_or_a_clear_refusal(wh):
+    with wh.cursor() as cur:
+        for table in warehouse.UNIQUE_KEYS:
+            schema, name = table.split(".")
+            cur.execute(f"drop index {schema}.{name}_unique_key")  # a warehouse made before the keys
+        cur.execute(
+            "insert into nmbrs.companies (company_id, name, _loaded_at, _source) values "
+            "(101, 'a', now(), 'soap'), (101, 'a', now(), 'soap')"
+        )
+    wh.commit()
+    with pytest.raises(warehouse.DuplicateRowsInWarehouse) as raised:
+        warehouse.ensure_raw_schema(wh)
+    assert "nmbrs.companies already holds 1 key(s) (company_id) on more than one row" in str(raised.value)
+    assert "run `payroll sync --full-refresh`" in str(raised.value)
+    wh.rollback()
+    with wh.cursor() as cur:
+        cur.execute("truncate nmbrs.companies")
+    wh.commit()
+    warehouse.ensure_raw_schema(wh)
+    with wh.cursor() as cur:
+        cur.execute("select count(*) from pg_indexes where indexname like '%\\_unique\\_key'")
+        assert cur.fetchone()[0] == len(warehouse.UNIQUE_KEYS)
+    wh.rollback()

@@ -22,11 +22,12 @@ from pipelines.defs.nmbrs import state, tables
 from pipelines.defs.nmbrs.source import NmbrsSession
 from pipelines.defs.nmbrs.tables import CoverageRow, DriftRow, Loader, PayslipRow
 from pipelines.lib import warehouse
-from pipelines.lib.nmbrs.errors import ReportContentError
+from pipelines.lib.nmbrs.errors import NmbrsError, ReportContentError
 from pipelines.lib.nmbrs.records import RunInfo, WageComponent
 from pipelines.lib.nmbrs.reports import DriftRecorder, ReportLine
 
 WAGE_REPORT_TASK = "wage_components"
+_REPORT_NAMES = {"period": "wage-component report", "payslip": "payslip report"}
 
 
 @dataclass
@@ -248,9 +249,14 @@ class _CompanyYearLoad:
             rows, found = self.session.soap.load_report(
                 task_id, load, kind=kind, year=self.year, run_id=run.run_id if run else None
             )
+        except warehouse.DuplicateKeyError as exc:  # a repeated block: a retry fetches the same report
+            raise ReportContentError(f"the {_REPORT_NAMES[kind]}: {exc}") from exc
         except warehouse.WarehouseLoadError as exc:
-            if isinstance(exc.__cause__, ReportContentError):  # bad content: a retry fetches the same report
+            cause = exc.__cause__
+            if isinstance(cause, ReportContentError):  # bad content: a retry fetches the same report
                 raise ReportContentError(str(exc)) from exc
+            if isinstance(cause, NmbrsError) and not cause.retryable:  # e.g. past the report deadline
+                raise NmbrsError(str(exc)) from exc
             raise
         for element, occurrences in found.as_dict().items():
             self.drift.record(element, occurrences)

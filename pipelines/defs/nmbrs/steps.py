@@ -13,6 +13,7 @@ from dagster._core.errors import DagsterExecutionInterruptedError
 from pipelines.defs.nmbrs.source import NmbrsSession
 from pipelines.lib.nmbrs.errors import NmbrsError, ReportTaskError
 from pipelines.lib.settings import ConfigurationError
+from pipelines.lib.warehouse import DuplicateKeyError
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Step:
 @contextmanager
 def api_step(context: dg.AssetExecutionContext, what: str, nmbrs) -> Iterator[Step]:
     """Run a step against Nmbrs. Errors a retry cannot fix (settings, authentication, permissions,
-    bad report content) fail at once without retries; transient ones go to the RetryPolicy.
+    bad report content, a load that repeats a table's key) fail at once without retries; transient ones go to the RetryPolicy.
     A SIGINT or SIGTERM (Dagster raises it inside the step) fails the step without a retry: Dagster
     would otherwise retry an interrupted step under its RetryPolicy, so that Ctrl-C or a stop of
     the service did not stop the load. The open transaction has rolled back by then."""
@@ -37,7 +38,7 @@ def api_step(context: dg.AssetExecutionContext, what: str, nmbrs) -> Iterator[St
         session = nmbrs.session()
         step = Step(what, session, session.calls())
         yield step
-    except ConfigurationError as exc:
+    except (ConfigurationError, DuplicateKeyError) as exc:  # the same answer would repeat the same key
         raise dg.Failure(description=f"{what}: {exc}", allow_retries=False) from exc
     except NmbrsError as exc:
         if exc.retryable or isinstance(exc, ReportTaskError):  # a new task usually succeeds

@@ -113,6 +113,20 @@ def read_csv_table(path: Path, expected: Sequence[str]) -> tuple[CsvTable | None
             *problems,
             Problem(FORMAT, f"byte 0x{raw[exc.start]:02X} is not UTF-8; save the file as UTF-8", name, line),
         ]
+    if "\x00" in text:
+        at = text.index("\x00")
+        line = text.count("\n", 0, at) + 1
+        column = at - (text.rfind("\n", 0, at) + 1) + 1
+        return None, [
+            *problems,
+            Problem(
+                FORMAT,
+                f"a NUL byte (0x00) at character {column} of the line; delete it (a file saved as UTF-16 is "
+                "full of them: save it as UTF-8)",
+                name,
+                line,
+            ),
+        ]
     if not text.strip():
         return None, [
             *problems,

@@ -102,9 +102,14 @@ class NmbrsSettings:
     source_mode: str = "soap"
     timeout_seconds: int = 30
     report_deadline_seconds: int = 3600
+    max_response_mb: int = 50  # non-report answers (listings, statuses); reports stream (bounded.py)
     redirect_uri: str = DEFAULT_REDIRECT_URI
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     demo: bool = False
+
+    @property
+    def max_response_bytes(self) -> int:
+        return self.max_response_mb << 20
 
     @property
     def soap_configured(self) -> bool:
@@ -153,6 +158,7 @@ class NmbrsSettings:
     def from_env(cls) -> NmbrsSettings:
         timeout = env_int("NMBRS_TIMEOUT_SECONDS", 30, minimum=1)
         deadline = env_int("NMBRS_REPORT_DEADLINE_SECONDS", 3600, minimum=1)
+        max_response_mb = env_int("NMBRS_MAX_RESPONSE_MB", 50, minimum=1)
         scopes = tuple(_env("NMBRS_SCOPES").split()) or DEFAULT_SCOPES
         requested = _env("NMBRS_SOURCE_MODE").lower()
         if requested and requested not in SOURCE_MODES:
@@ -168,6 +174,7 @@ class NmbrsSettings:
                 source_mode=requested or "rest+soap",
                 timeout_seconds=timeout,
                 report_deadline_seconds=deadline,
+                max_response_mb=max_response_mb,
                 redirect_uri=_env("NMBRS_REDIRECT_URI") or SANDBOX_REDIRECT_URI,
                 scopes=scopes,
                 demo=True,
@@ -189,6 +196,7 @@ class NmbrsSettings:
             subscription_key=_env("NMBRS_SUBSCRIPTION_KEY"),
             timeout_seconds=timeout,
             report_deadline_seconds=deadline,
+            max_response_mb=max_response_mb,
             redirect_uri=_check_url("NMBRS_REDIRECT_URI", _env("NMBRS_REDIRECT_URI") or default_redirect),
             scopes=scopes,
         )

@@ -179,6 +179,19 @@ class ReportTimeout(NmbrsError):
         )
 
 
+class ReportDownloadTimeout(NmbrsError):
+    """A finished report's download took longer than NMBRS_REPORT_DEADLINE_SECONDS (a drip-fed answer):
+    refused and not retried within the sync (the next sync asks again)."""
+
+    def __init__(self, what: str, deadline_seconds: float, received: int):
+        self.deadline_seconds = deadline_seconds
+        super().__init__(
+            f"{what}: the report download did not complete within {deadline_seconds:g} s "
+            f"(NMBRS_REPORT_DEADLINE_SECONDS; {received:,} bytes received); the connection was closed. "
+            "Fix: Nmbrs is slow; run the sync again later, or raise NMBRS_REPORT_DEADLINE_SECONDS"
+        )
+
+
 class ReportContentError(NmbrsError):
     """A report's XML cannot be loaded as it is: a missing element, a bad number, unsafe XML."""
 

@@ -8,8 +8,14 @@ so that it only reaches the restricted schema when PAYROLL_STORE_PERSONAL_DATA i
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import astuple, dataclass, field
 from decimal import Decimal
+from typing import TypeVar
+
+from pipelines.lib.nmbrs.errors import NmbrsError
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,3 +133,24 @@ ROW_COLUMNS: dict[type, tuple[str, ...]] = {
 def as_row(record) -> tuple:
     """The record as a tuple in ROW_COLUMNS[type(record)] order, for warehouse.replace_partition."""
     return astuple(record)
+
+
+class DuplicateIdError(NmbrsError):
+    """A listing holds one id twice with different content: which one is Nmbrs's is unknowable."""
+
+
+def unique_by_id(items: Iterable[R], key: Callable[[R], Hashable], what: str, label: str) -> list[R]:
+    """The items of a listing once per id, in order. A repeat of an item with the same content is
+    dropped (a hostile or broken answer that repeats one company 593,471 times loads it once); one
+    id with different content is refused with DuplicateIdError naming the listing and the id."""
+    seen: dict[Hashable, R] = {}
+    for item in items:
+        ident = key(item)
+        first = seen.setdefault(ident, item)
+        if first is not item and first != item:
+            raise DuplicateIdError(
+                f"{what}: Nmbrs's answer lists {label} {ident!r} twice with different content, so neither "
+                "can be trusted; nothing was loaded and the previous rows are kept. Fix: run the sync again; "
+                "if it persists, report it to Nmbrs support with the listing and the id"
+            )
+    return list(seen.values())

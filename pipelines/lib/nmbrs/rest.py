@@ -30,6 +30,7 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from pipelines.lib.nmbrs import rest_records as records
+from pipelines.lib.nmbrs.bounded import read_body
 from pipelines.lib.nmbrs.config import NmbrsSettings, poll_interval
 from pipelines.lib.nmbrs.documents import (
     JOURNAL_VARIANTS,
@@ -46,6 +47,7 @@ from pipelines.lib.nmbrs.errors import (
     ReportContentError,
     RestError,
 )
+from pipelines.lib.nmbrs.records import unique_by_id
 from pipelines.lib.nmbrs.reports import DriftRecorder
 from pipelines.lib.nmbrs.rest_records import (
     EnteredWageComponent,
@@ -59,6 +61,9 @@ from pipelines.lib.nmbrs.rest_records import (
 
 MAX_PAGE_SIZE = 100  # Nmbrs rejects a larger pageSize with a 400 validation error
 MAX_ATTEMPTS = 6
+# A listing is bounded too: past this many pages (1,000,000 items at 100 a page) it is refused, so a
+# server that declares endless pages cannot keep a sync asking (bounded.py bounds each page).
+MAX_PAGES = 10_000
 MAX_RETRY_AFTER = 120.0
 TOKEN_CODES = {40101, 40102}  # no token, invalid or expired token: one refresh helps
 DATA_ACCESS_CODES = {40303, 40305}
@@ -189,13 +194,26 @@ class NmbrsRestClient:
         return self._send_once(path, params, token)
 
     def _send_once(self, path: str, params: dict[str, Any], token: str) -> requests.Response:
+        """One GET, read whole within its deadline and NMBRS_MAX_RESPONSE_MB (bounded.py): the timeout
+        for lists, NMBRS_REPORT_DEADLINE_SECONDS for a document's content."""
         self.calls += 1
+        document = path.startswith("/api/documents/")
+        started = time.monotonic()
         try:
             response = self.session.get(
                 self.settings.rest_url + path,
                 params=params,
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=self.settings.timeout_seconds,
+                stream=True,
+            )
+            response._content = read_body(
+                response,
+                f"Nmbrs REST GET {path}",
+                seconds=self.settings.report_deadline_seconds if document else self.settings.timeout_seconds,
+                setting="NMBRS_REPORT_DEADLINE_SECONDS" if document else "NMBRS_TIMEOUT_SECONDS",
+                limit=self.settings.max_response_bytes,
+                started=started,
             )
         except requests.RequestException as exc:
             raise RestError(
@@ -290,6 +308,15 @@ class NmbrsRestClient:
             raise ValueError(f"page_size={page_size}: Nmbrs accepts 1 to {MAX_PAGE_SIZE} items per page")
         page = 1
         while True:
+            if page > MAX_PAGES:
+                raise RestError(
+                    "GET",
+                    path,
+                    None,
+                    f"the listing goes on past {MAX_PAGES:,} pages of {page_size}; refused, not retried",
+                    "check that NMBRS_REST_URL points at Nmbrs; if it does, report the listing to Nmbrs support",
+                    retryable=False,
+                )
             body = self.get(path, {**(params or {}), "pageNumber": page, "pageSize": page_size})
             body = body if isinstance(body, dict) else {}
             items = [item for item in body.get("data") or [] if isinstance(item, dict)]
@@ -316,9 +343,9 @@ class NmbrsRestClient:
                 for debtor in self.debtors()
                 for item in self.paginate(f"/api/debtors/{debtor.debtor_id}/companies")
             ]
-        unique = {company.company_id: company for company in found}
-        self._companies.update(unique)
-        return list(unique.values())
+        unique = unique_by_id(found, lambda c: c.company_id, "Nmbrs REST GET /api/companies", "company")
+        self._companies.update({company.company_id: company for company in unique})
+        return unique
 
     def debtors(self) -> list[RestDebtor]:
         return [records.debtor(item) for item in self.paginate("/api/debtors")]
@@ -326,11 +353,13 @@ class NmbrsRestClient:
     # -- company resources -------------------------------------------------------------------
     def runs(self, company_id: str, year: int) -> list[RestRun]:
         path = f"/api/companies/{company_id}/runs"
-        return [records.run(company_id, item) for item in self.paginate(path, {"year": year})]
+        runs = (records.run(company_id, item) for item in self.paginate(path, {"year": year}))
+        return unique_by_id(runs, lambda r: r.payroll_run_id, f"Nmbrs REST GET {path}", "run")
 
     def employees(self, company_id: str) -> list[RestEmployee]:
         path = f"/api/companies/{company_id}/employees"
-        return [records.employee(company_id, item) for item in self.paginate(path)]
+        found = (records.employee(company_id, item) for item in self.paginate(path))
+        return unique_by_id(found, lambda e: e.employee_id, f"Nmbrs REST GET {path}", "employee")
 
     def personal_info(self, company_id: str) -> dict[str, list[RestPersonalInfo]]:
         """Each employee's personal-info history (rest_records.current picks the current record)."""

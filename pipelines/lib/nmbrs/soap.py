@@ -45,17 +45,27 @@ from lxml import etree
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 from zeep.transports import Transport
 
+from pipelines.lib.nmbrs.bounded import Deadline, RequestTimedOut, read_body
 from pipelines.lib.nmbrs.config import NmbrsSettings
 from pipelines.lib.nmbrs.errors import (
     NmbrsError,
     NmbrsFault,
     NmbrsTransportError,
+    ReportContentError,
+    ReportDownloadTimeout,
     ReportTaskError,
     ReportTimeout,
     fault_code,
     redact,
 )
-from pipelines.lib.nmbrs.records import Company, Employee, Environment, PersonalData, RunInfo
+from pipelines.lib.nmbrs.records import (
+    Company,
+    Employee,
+    Environment,
+    PersonalData,
+    RunInfo,
+    unique_by_id,
+)
 from pipelines.lib.nmbrs.reports import DriftRecorder, ReportLine, iter_report_lines
 
 WSDL_DIR = Path(__file__).resolve().parent / "wsdl"
@@ -99,8 +109,27 @@ class _UnreadableAnswer(Exception):
 
 
 class _CheckedTransport(Transport):
-    """A zeep Transport that turns non-SOAP answers (an HTML 503 page, a 429) into TransportError and
-    checks every SOAP answer before zeep reads it (`_check_envelope`)."""
+    """A zeep Transport that bounds every answer (the whole request within the timeout, at most
+    NMBRS_MAX_RESPONSE_MB, read in pieces: bounded.py), turns non-SOAP answers (an HTML 503 page, a
+    429) into TransportError and checks every SOAP answer before zeep reads it (`_check_envelope`)."""
+
+    def __init__(self, *args, max_response_bytes: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_response_bytes = max_response_bytes
+
+    def post(self, address, message, headers):
+        started = time.monotonic()
+        response = self.session.post(
+            address, data=message, headers=headers, timeout=self.operation_timeout, stream=True
+        )
+        response._content = read_body(
+            response,
+            _operation_of(headers),
+            seconds=self.operation_timeout,
+            limit=self.max_response_bytes,
+            started=started,
+        )
+        return response
 
     def post_xml(self, address, envelope, headers):
         response = super().post_xml(address, envelope, headers)
@@ -108,6 +137,13 @@ class _CheckedTransport(Transport):
             raise zeep.exceptions.TransportError(status_code=response.status_code)
         _check_envelope(response.content)
         return response
+
+
+def _operation_of(headers) -> str:
+    """`Service.Operation` from a request's SOAPAction header (for messages)."""
+    action = str(headers.get("SOAPAction", "")).strip('"')
+    parts = action.rstrip("/").split("/")
+    return ".".join(parts[-2:]) if len(parts) >= 2 else "the SOAP call"
 
 
 def _check_envelope(body: bytes) -> None:
@@ -158,7 +194,10 @@ class NmbrsSoapClient:
         self.retries = 0
         self.session = requests.Session()
         self._transport = _CheckedTransport(
-            session=self.session, timeout=self.timeout, operation_timeout=self.timeout
+            session=self.session,
+            timeout=self.timeout,
+            operation_timeout=self.timeout,
+            max_response_bytes=settings.max_response_bytes,
         )
         self._zeep_settings = zeep.Settings(
             strict=False,
@@ -256,7 +295,7 @@ class NmbrsSoapClient:
     def companies(self) -> list[Company]:
         operation = "CompanyService.List_GetAll"
         result = self.call("CompanyService", "List_GetAll")
-        return [
+        companies = (
             Company(
                 company_id=int(_required(c.ID, operation, "Company/ID")),
                 number=_text(c.Number),
@@ -268,12 +307,13 @@ class NmbrsSoapClient:
                 website=c.Website,
             )
             for c in _items(result, "Company")
-        ]
+        )
+        return unique_by_id(companies, lambda c: c.company_id, operation, "company")
 
     def runs(self, company_id: int, year: int) -> list[RunInfo]:
         operation = "CompanyService.Run_GetList"
         result = self.call("CompanyService", "Run_GetList", CompanyId=company_id, Year=year)
-        return [
+        runs = (
             RunInfo(
                 company_id=company_id,
                 year=int(r.Year) if r.Year is not None else year,
@@ -287,7 +327,8 @@ class NmbrsSoapClient:
                 run_type=None,
             )
             for r in _items(result, "RunInfo")
-        ]
+        )
+        return unique_by_id(runs, lambda r: r.run_id, f"{operation} (company {company_id}, {year})", "run")
 
     def employees(self, company_id: int) -> list[tuple[Employee, PersonalData]]:
         operation = "EmployeeService.PersonalInfo_GetAll_AllEmployeesByCompany"
@@ -327,7 +368,7 @@ class NmbrsSoapClient:
                     ),
                 )
             )
-        return out
+        return unique_by_id(out, lambda pair: pair[0].employee_id, f"{operation} ({company_id})", "employee")
 
     # -- background reports ----------------------------------------------------------------------
     def start_wage_component_report(self, company_id: int, year: int) -> str:
@@ -340,7 +381,9 @@ class NmbrsSoapClient:
             )
         )
 
-    def _post_result_request(self, task_id: str) -> ReportStream:
+    def _post_result_request(self, task_id: str, *, content: bool = False) -> ReportStream:
+        """POST Reports_BackgroundTask_Result, streamed. A status poll must end within the timeout; a
+        report download (`content`) within NMBRS_REPORT_DEADLINE_SECONDS, however slowly it drips."""
         try:
             client = self._client("ReportService")
             envelope = client.create_message(
@@ -353,6 +396,7 @@ class NmbrsSoapClient:
             raise _zeep_error(RESULT_OPERATION, exc) from None
         body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
         self.calls += 1
+        started = time.monotonic()
         try:
             response = self.session.post(
                 f"{self.settings.soap_base}ReportService.asmx",
@@ -371,7 +415,10 @@ class NmbrsSoapClient:
             status = response.status_code
             response.close()
             raise _http_error(RESULT_OPERATION, status)
-        return ReportStream(response, task_id)
+        if content:
+            deadline = Deadline(response, self.settings.report_deadline_seconds, started)
+            return ReportStream(response, task_id, deadline, "NMBRS_REPORT_DEADLINE_SECONDS")
+        return ReportStream(response, task_id, Deadline(response, self.timeout, started))
 
     def task_status(self, task_id: str) -> str:
         """One poll of a task's status (the content, if any, is not downloaded)."""
@@ -421,7 +468,7 @@ class NmbrsSoapClient:
         status = self._statuses.get(task_id)
         if status in {"Error", "Unknown"}:
             raise ReportTaskError(task_id, status)
-        stream = self._post_result_request(task_id)
+        stream = self._post_result_request(task_id, content=True)
         try:
             status = stream.read_status()
         except BaseException:
@@ -638,8 +685,17 @@ class ReportStream(io.RawIOBase):
     CHUNK = 1 << 16
     SMALL_TEXT_LIMIT = 1 << 16
 
-    def __init__(self, response: requests.Response, task_id: str):
+    def __init__(
+        self,
+        response: requests.Response,
+        task_id: str,
+        deadline: Deadline | None = None,
+        deadline_setting: str = "NMBRS_TIMEOUT_SECONDS",
+    ):
         self._response = response
+        self._deadline = deadline
+        self._deadline_setting = deadline_setting
+        self._received = 0
         self._chunks = response.iter_content(self.CHUNK)
         self.task_id = task_id
         self.status: str | None = None
@@ -668,15 +724,30 @@ class ReportStream(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
+            if self._deadline is not None:
+                self._deadline.cancel()
             self._response.close()
         super().close()
 
     @staticmethod
     def _refuse(*_args) -> None:
-        raise NmbrsTransportError(
-            f"{RESULT_OPERATION}: the response declares a DOCTYPE or entities; refused. "
-            "Fix: check that NMBRS_SOAP_URL points at Nmbrs"
+        # Content, not transport: the same answer would come back, so this is never retried.
+        raise ReportContentError(
+            f"{RESULT_OPERATION}: the response declares a DOCTYPE or entities; refused (entity expansion "
+            "and external entities are unsafe), and not retried. Fix: check that NMBRS_SOAP_URL points at Nmbrs"
         )
+
+    def _check_deadline(self, broken: bool = False) -> None:
+        deadline = self._deadline
+        if deadline is None:
+            return
+        deadline.check()
+        if not deadline.expired:
+            return
+        what = f"{RESULT_OPERATION} (task {self.task_id})"
+        if self._deadline_setting == "NMBRS_TIMEOUT_SECONDS":
+            raise RequestTimedOut(what, deadline.seconds, self._deadline_setting, self._received)
+        raise ReportDownloadTimeout(what, deadline.seconds, self._received)
 
     def _start(self, name: str, attrs) -> None:
         local = name.rpartition(" ")[2]
@@ -717,7 +788,11 @@ class ReportStream(io.RawIOBase):
         try:
             chunk = next(self._chunks, None)
         except requests.RequestException as exc:
+            self._check_deadline()
             raise _network_error(RESULT_OPERATION, self._response.url, exc) from None
+        if chunk is not None:
+            self._received += len(chunk)
+        self._check_deadline()
         try:
             if chunk is None:
                 self._eof = True
@@ -725,6 +800,7 @@ class ReportStream(io.RawIOBase):
             else:
                 self._parser.Parse(chunk, False)
         except expat.ExpatError:
+            self._check_deadline()
             raise NmbrsTransportError(
                 f"{RESULT_OPERATION}: the response for task {self.task_id} is not complete XML "
                 "(the connection broke or the body was truncated). Fix: retried automatically"

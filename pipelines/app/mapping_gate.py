@@ -1,0 +1,56 @@
+"""The mapping files' checks before dbt: `payroll sync` refuses to build on a mapping that
+`payroll mapping check` refuses, with the same messages.
+
+dbt reads mappings/ as seeds in the same build as the marts. A seed it cannot parse (cp1252, a BOM
+with `;`, a NUL byte) used to abort the build with a traceback naming no file, and an account
+missing from the ERP chart used to fail a test after `marts.dim_wage_components` had been rebuilt
+while the fact marts kept the old mapping. Running the checks of pipelines/lib/mapping/checks.py
+first (before the definitions load, since loading them parses the dbt project) means an invalid
+mapping stops the sync before any dbt node runs: the marts keep the previous mapping, all of them
+(mappings/README.md).
+
+Checked here: both files' format, duplicate keys, statements, rows to fill in, and every account
+against the ERP chart (the warehouse's erp.chart_of_accounts, else the chart file of
+PAYROLL_ERP_DIR, as `payroll mapping check` takes it). Not here: wage components without a mapping
+row, which dbt's blocking completeness test handles (it stops the marts built on them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.lib import settings, warehouse
+from pipelines.lib.mapping import checks, sources
+from pipelines.lib.mapping.csvfile import FORMAT, Problem
+
+STEP_NAME = "mapping files"
+
+
+def mapping_problems(
+    database_url: str, mappings_dir: Path | None = None, *, unparsable_only: bool = False
+) -> list[Problem]:
+    """What `payroll mapping check` would report about the files themselves (no synced-data checks).
+    `unparsable_only`: just the problems that stop dbt from parsing the project at all (encoding, NUL
+    bytes, BOM, delimiter: kind `format`), for a sync without dbt, which still loads the project."""
+    chart, chart_source = None, None
+    conn = warehouse.connect(database_url)
+    try:
+        chart = sources.warehouse_chart(conn)
+        chart_source = f"erp.chart_of_accounts in {settings.redacted_url(database_url)}" if chart else None
+    finally:
+        conn.close()
+    if chart is None:
+        chart, chart_source, _erp_notes = sources.chart_file_reference(None)  # ERP problems: the ERP step's
+    reference = sources.Reference(chart, chart_source, None, None)
+    problems = checks.check(mappings_dir or settings.MAPPINGS_DIR, reference).problems
+    return [p for p in problems if p.kind == FORMAT] if unparsable_only else problems
+
+
+def refusal(problems: list[Problem]) -> str:
+    """The one-line error of the sync: every problem (file, line, column, what to do), then the fix."""
+    listed = "; ".join(str(problem) for problem in problems)
+    return (
+        f"{len(problems)} problem(s) in the mapping files, so nothing was synced, dbt did not run and every "
+        f"mart keeps the previous mapping: {listed}. Fix: correct them, check with `payroll mapping check`, then run "
+        "`payroll sync` again"
+    )

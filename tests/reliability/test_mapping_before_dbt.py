@@ -1,0 +1,102 @@
+"""Issue 16, item 7: `payroll sync` runs the checks of `payroll mapping check` before dbt.
+
+The project's mapping file (mappings/wage_component_gl_mapping.csv, which dbt seeds) is spoiled the
+ways analysts spoil it: saved as Windows-1252, with a byte-order mark and `;`, with a NUL byte, with
+an account the ERP chart does not have. For each, `payroll mapping check` and `payroll sync` agree:
+both exit 1 and the sync's line holds every message of the check (file, line, column, fix). No step
+runs (the dbt project is parsed when the definitions load, so the check comes first), no dbt node, so every mart (dim_wage_components and the fact marts alike) keeps the previous mapping.
+The file is restored byte for byte after each case.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+
+import pytest
+
+from pipelines.lib.mapping.files import MAPPING_FILE
+from pipelines.lib.settings import MAPPINGS_DIR
+from tests.support.pipeline import PAYROLL, differing, record_figure
+
+pytestmark = pytest.mark.reliability
+
+MAPPING = MAPPINGS_DIR / MAPPING_FILE
+
+
+def _cp1252(data: bytes) -> bytes:
+    return data.replace(b",Salaris,", ",Salaris \u20ac,".encode("cp1252"), 1)
+
+
+def _bom_and_semicolons(data: bytes) -> bytes:
+    return b"\xef\xbb\xbf" + data.replace(b",", b";")
+
+
+def _nul_byte(data: bytes) -> bytes:
+    return data.replace(b",Salaris,", b",Sala\x00ris,", 1)
+
+
+def _unknown_account(data: bytes) -> bytes:
+    return data.replace(b",1000,Salaris,PL,4000,", b",1000,Salaris,PL,4999,", 1)
+
+
+CASES: dict[str, tuple[Callable[[bytes], bytes], str]] = {
+    "cp1252": (_cp1252, "is not UTF-8; save the file as UTF-8"),
+    "bom and semicolons": (_bom_and_semicolons, "byte order mark (BOM)"),
+    "nul byte": (_nul_byte, "a NUL byte (0x00)"),
+    "account not in the chart": (_unknown_account, "account 4999 is not in the ERP chart"),
+}
+
+
+def _run(pipeline, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PAYROLL, *args],
+        env=pipeline.subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+@pytest.fixture
+def spoil_mapping():
+    original = MAPPING.read_bytes()
+
+    def spoil(damage: Callable[[bytes], bytes]) -> None:
+        MAPPING.write_bytes(damage(original))
+
+    try:
+        yield spoil
+    finally:
+        MAPPING.write_bytes(original)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_sync_refuses_a_mapping_the_check_refuses_before_any_dbt_node(reference, spoil_mapping, case):
+    damage, message = CASES[case]
+    pipeline = reference.pipeline
+    spoil_mapping(damage)
+    check = _run(pipeline, "mapping", "check")
+    started = time.monotonic()
+    sync = _run(pipeline, "sync", "--company", "103")
+    seconds = time.monotonic() - started
+    assert check.returncode == 1, check.stdout[-3000:]
+    problems = [line.strip() for line in check.stdout.splitlines() if line.startswith("    ")]
+    assert problems and any(message in problem for problem in problems), check.stdout[-3000:]
+    output = sync.stdout + sync.stderr
+    assert sync.returncode == 1, output[-3000:]
+    failed = [line for line in sync.stderr.splitlines() if line.startswith("FAILED ")]
+    assert len(failed) == 1 and failed[0].startswith("FAILED mapping files: "), output[-3000:]
+    line = failed[0]
+    for problem in problems:  # the same messages as the check, each with its file and line
+        assert problem in line, f"{problem!r} not in {line!r}"
+    assert "wage_component_gl_mapping.csv, line" in line
+    assert "nothing was synced, dbt did not run and every mart keeps the previous mapping" in line
+    assert "Traceback" not in output and "syntax error" not in output
+    assert ": running" not in sync.stdout  # no step started, so no dbt node either
+    assert differing(pipeline.hashes(), reference.hashes) == []  # raw tables and every mart unchanged
+    record_figure(
+        "16_7_mapping_before_dbt", **{case: f"check and sync exit 1, marts unchanged, {seconds:.0f} s"}
+    )
