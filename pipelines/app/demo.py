@@ -7,9 +7,10 @@ checked by the record in the state folder: lib/sandbox_record.py), or starts one
 stops it on exit, so no stray server is left behind. A sandbox this state folder did not start (the
 demo of another clone) is never reused: when it holds PAYROLL_SANDBOX_PORT, the new sandbox takes a
 free port, and PAYROLL_SANDBOX_PORT names that port while the sandbox serves. It also makes sure the
-REST API is connected: the sandbox keeps its OAuth grants in memory, so a token stored during an
-earlier sandbox's life is refused by a new one; the consent step is then repeated automatically
-(only ever against 127.0.0.1).
+REST API is connected: the sandbox this module starts keeps its refresh grants in the state folder
+(`sandbox-oauth-grants.json`, digests only), so the token stored during an earlier sandbox's life
+refreshes against the new one; when it is refused all the same (another state folder's sandbox, a
+deleted file), the consent step is repeated automatically (only ever against 127.0.0.1).
 When Nmbrs is the local sandbox, `use_sandbox_erp_files()` points PAYROLL_ERP_DIR at the sandbox's
 demo ERP files; a real Nmbrs never gets them (fake GL movements would reconcile against real payroll).
 """
@@ -39,6 +40,7 @@ DEMO_SEED = 42
 SANDBOX_HOST = "127.0.0.1"
 # Any free local port: the sandbox accepts http://127.0.0.1:*/callback.
 LOCAL_REDIRECT_URI = "http://127.0.0.1:0/callback"
+GRANTS_FILE = "sandbox-oauth-grants.json"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ def demo_sandbox(echo: Callable[[str], None] = print) -> Iterator[SandboxHandle]
             yield SandboxHandle(record.url, started_here=False)
         return
     server = _start_sandbox(echo)
+    # The grants the previous sandbox of this state folder issued stay valid (as Nmbrs keeps a
+    # consent): the stored token refreshes instead of needing a new consent on every run.
+    server.state.identity.keep_grants_in(settings.state_dir() / GRANTS_FILE)
     sandbox_record.write(SandboxRecord(server.url, server.port, os.getpid(), server.state.instance_id))
     echo(f"sandbox: started the Nmbrs sandbox (scenario {DEMO_SCENARIO}, seed {DEMO_SEED}) at {server.url}")
     try:

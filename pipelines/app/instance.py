@@ -8,10 +8,18 @@ started in the repository, the daemon, the code server and the run workers.
   else the embedded PostgreSQL, started if needed) and so also exports what the code location and
   dbt read; the processes Dagster starts inherit it.
 - `StateFolderArtifacts`, `StateFolderComputeLogs`: Dagster's local files (step logs, the files of
-  the default IO manager) in the state folder's `dagster/`, never in the repository.
+  the default IO manager) in the state folder's `dagster/`, never in the repository. The `tail`
+  helpers that mirror a step's output to the terminal start with SIGINT blocked, so that a Ctrl-C
+  stops the command (which says what it left undone) without their tracebacks.
+- `pooled_storage(instance)`: for a block of many runs in one process (`payroll sync`), the storage
+  keeps a few connections open instead of Dagster's default of a new connection per query.
 """
 
 from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator, Sequence
 
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 from dagster._core.storage.root import LocalArtifactStorage
@@ -42,6 +50,37 @@ class _FindsItsOwnSettings:
         raise NotImplementedError
 
 
+POOL_OVERFLOW = 8
+POOL_RECYCLE_SECONDS = 3600
+
+
+@contextlib.contextmanager
+def pooled_storage(instance) -> Iterator[None]:
+    """Hold the instance storage's connections open for the block, then close them.
+
+    dagster-postgres opens a new connection for every query outside the webserver (SQLAlchemy's
+    NullPool): about 230 per company-year run of `payroll sync`, over a quarter of its time on a
+    busy machine. Inside the block each storage keeps one connection (plus overflow for threads),
+    as the webserver's do (`optimize_for_webserver`, without a statement timeout); on exit the pools
+    are disposed, so no connection outlives the block.
+    """
+    storages = [instance.run_storage, instance.event_log_storage, instance.schedule_storage]
+    pooled = [
+        storage
+        for storage in storages
+        if hasattr(storage, "optimize_for_webserver") and hasattr(storage, "_engine")
+    ]
+    for storage in pooled:
+        storage.optimize_for_webserver(
+            statement_timeout=0, pool_recycle=POOL_RECYCLE_SECONDS, max_overflow=POOL_OVERFLOW
+        )
+    try:
+        yield
+    finally:
+        for storage in pooled:
+            storage._engine.dispose()  # the pooled engine optimize_for_webserver created
+
+
 class WarehouseStorage(_FindsItsOwnSettings, DagsterPostgresStorage):
     """Dagster's storage in the warehouse database (schema `public`), whatever process opens it."""
 
@@ -65,3 +104,14 @@ class StateFolderComputeLogs(_FindsItsOwnSettings, LocalComputeLogManager):
     @classmethod
     def found_values(cls) -> dict[str, str]:
         return {"base_dir": f"{_dagster_files()}/storage"}
+
+    @contextlib.contextmanager
+    def capture_logs(self, log_key: Sequence[str]) -> Iterator:
+        with contextlib.ExitStack() as stack:
+            # The mask is inherited by the helper processes started here (and only by them).
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                captured = stack.enter_context(super().capture_logs(log_key))
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            yield captured

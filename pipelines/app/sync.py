@@ -9,12 +9,16 @@ Before step 1 the mapping files must pass `payroll mapping check`'s file checks 
 otherwise nothing runs, so no dbt node either (with include_dbt=False only the problems that stop
 dbt from parsing the project count).
 A failed company-year is reported and the others go on; `SyncResult.success` is then False.
+A SIGINT or SIGTERM (inside `interrupts.stop_on_signals()`, as the commands run it) stops the sync:
+the running step's Dagster run is interrupted (its load rolls back, the previous rows stay), no
+further step starts, and `SyncResult.interrupted` holds the signal and `not_started` the steps left.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import time
 import traceback
@@ -24,12 +28,15 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 import psutil
+from dagster._core.errors import DagsterExecutionInterruptedError
+from dagster._core.utils import make_new_run_id
 
 from pipelines.app import demo, mapping_gate
+from pipelines.app.instance import pooled_storage
 from pipelines.defs import keys
 from pipelines.defs.automation.pool import apply_pool_size
 from pipelines.defs.nmbrs import partitions, state
-from pipelines.lib import settings, warehouse
+from pipelines.lib import interrupts, settings, warehouse
 from pipelines.lib.automation_settings import AutomationSettings
 from pipelines.lib.diskfull import disk_full_message
 from pipelines.lib.nmbrs.config import NmbrsSettings, is_local_url
@@ -38,6 +45,8 @@ from pipelines.lib.settings import ConfigurationError
 SYNC_TAG = "payroll/sync"
 PID_TAG = "payroll/sync_pid"
 HOST_TAG = "payroll/sync_host"
+REFERENCE_STEP = "nmbrs reference data"
+DOWNSTREAM_STEP = "ERP files + dbt build"
 
 
 @dataclass
@@ -62,6 +71,37 @@ class StepResult:
     error: str | None = None
     error_detail: str | None = None  # the traceback, for --verbose
     warnings: list[str] = field(default_factory=list)
+    interrupted: bool = False  # stopped by a signal: the run was cut short, its loads rolled back
+    checks: int = 0  # asset checks (dbt tests among them) evaluated by the run
+    checks_passed: int = 0
+
+    @property
+    def unchanged(self) -> bool:
+        """A company-year whose runs had not changed: nothing fetched, nothing written."""
+        return (
+            self.success
+            and self.partition is not None
+            and not any(load.changed or load.rows_loaded for load in self.loads)
+        )
+
+    def work(self) -> str:
+        """What the step really did, in a few words (the sync summary, the progress lines)."""
+        rows = sum(load.rows for load in self.loads)
+        written = sum(load.rows_loaded for load in self.loads)
+        calls = f"{self.calls['soap']} SOAP and {self.calls['rest']} REST calls"
+        if self.partition is not None:
+            if self.unchanged:
+                return f"unchanged, skipped ({rows} rows kept; {calls})"
+            return f"loaded {written} rows ({rows} rows in the partition; {calls})"
+        if self.name == DOWNSTREAM_STEP:
+            erp = [load for load in self.loads if load.asset.startswith("erp/")]
+            models = len(self.loads) - len(erp)
+            erp_rows = sum(load.rows_loaded for load in erp)
+            return (
+                f"ERP files: {erp_rows} rows loaded into {len(erp)} tables; dbt build: {models} models built, "
+                f"{self.checks_passed} of {self.checks} tests and checks passed"
+            )
+        return f"loaded {written} rows ({calls})"
 
 
 @dataclass
@@ -69,10 +109,25 @@ class SyncResult:
     source_mode: str
     steps: list[StepResult] = field(default_factory=list)
     seconds: float = 0.0
+    interrupted: int | None = None  # the signal (SIGINT, SIGTERM) that stopped the sync
+    not_started: list[str] = field(default_factory=list)  # the steps a signal left undone
 
     @property
     def success(self) -> bool:
-        return bool(self.steps) and all(step.success for step in self.steps)
+        return self.interrupted is None and bool(self.steps) and all(step.success for step in self.steps)
+
+    def interruption(self) -> str | None:
+        """What a signal left undone, in one line; None when no signal stopped the sync."""
+        if self.interrupted is None:
+            return None
+        cut = [step.name for step in self.steps if step.interrupted]
+        parts = [f"stopped by {interrupts.signal_name(self.interrupted)} {self.seconds:.1f}s into the sync"]
+        if cut:
+            parts.append(f"{', '.join(cut)}: rolled back, its previous rows are kept")
+        if self.not_started:
+            parts.append(f"not started: {'; '.join(self.not_started)}")
+        parts.append("run `payroll sync` again to finish (unchanged partitions are skipped)")
+        return "; ".join(parts)
 
     @property
     def failures(self) -> list[StepResult]:
@@ -81,6 +136,21 @@ class SyncResult:
     @property
     def partitions(self) -> list[str]:
         return [step.partition for step in self.steps if step.partition]
+
+    def partition_lines(self) -> list[str]:
+        """Per company-year, unchanged (skipped) or loaded: two lines for the end of a sync or demo."""
+        unchanged = [step.name for step in self.steps if step.unchanged]
+        loaded = [
+            f"{step.name} ({sum(load.rows_loaded for load in step.loads)} rows)"
+            for step in self.steps
+            if step.partition is not None and step.success and not step.unchanged
+        ]
+        lines = []
+        if unchanged:
+            lines.append(f"unchanged, skipped: {len(unchanged)} company-year(s): {'; '.join(unchanged)}")
+        if loaded:
+            lines.append(f"loaded: {len(loaded)} company-year(s): {'; '.join(loaded)}")
+        return lines
 
     def rows(self) -> dict[str, int]:
         """Rows each asset holds after the sync (summed over partitions)."""
@@ -110,9 +180,11 @@ def run_sync(
     include_dbt: bool = True,
     progress: Progress | None = None,
     full_refresh: bool = False,
+    started_by: str = keys.STARTED_BY_SYNC,
 ) -> SyncResult:
     """Sync Nmbrs (and, with include_dbt, the ERP files and dbt) into the warehouse. Never raises for
-    a failed step: the failures are in the result. Settings errors raise ConfigurationError."""
+    a failed step: the failures are in the result. Settings errors raise ConfigurationError.
+    Each step is a run of a named job (`Jobs`), tagged with `started_by` (sync, demo) and its name."""
     say = progress or (lambda _message: None)
     started = time.monotonic()
     database_url = settings.prepare_environment()["PAYROLL_DATABASE_URL"]
@@ -133,48 +205,119 @@ def run_sync(
         return result
     defs = _load_definitions()
     years = [year for year in partitions.loaded_years() if since is None or year >= since]
-    job = defs.resolve_implicit_global_asset_job_def()
+    job = Jobs.of(defs, started_by)
     tags = {SYNC_TAG: uuid.uuid4().hex[:12], PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
-    with dg.DagsterInstance.get() as instance:
-        recovered = recover_abandoned_runs(instance)
-        if recovered:
-            say(f"marked {len(recovered)} run(s) of an interrupted sync as failed and freed their pool slots")
-        apply_pool_size(instance, AutomationSettings.from_env().nmbrs_pool_size)
-
-        reference = _execute(
-            job, instance, "nmbrs reference data", list(keys.REFERENCE_ASSETS), None, tags, {}, say
+    with dg.DagsterInstance.get() as instance, pooled_storage(instance), interrupts.deferred():
+        _run_steps(
+            instance, defs, job, years, tags, companies, database_url, full_refresh, include_dbt, say, result
         )
-        result.steps.append(reference)
-        if not reference.success:
-            result.seconds = time.monotonic() - started
-            return result
-
-        company_ids = _company_ids(instance, database_url, companies)
-        op_config = {"ops": {keys.COMPANY_YEAR_OP: {"config": {"refresh": full_refresh}}}}
-        for company_id in company_ids:
-            for year in years:
-                key = partitions.company_year_key(company_id, year)
-                result.steps.append(
-                    _execute(
-                        job,
-                        instance,
-                        f"company {company_id}, year {year}",
-                        list(keys.COMPANY_YEAR_ASSETS),
-                        str(key),
-                        tags,
-                        op_config,
-                        say,
-                    )
-                )
-
-        downstream = _downstream_keys(defs) if include_dbt else []
-        if downstream:
-            result.steps.append(
-                _execute(job, instance, "ERP files + dbt build", downstream, None, tags, {}, say)
-            )
+    result.interrupted = interrupts.requested()
     result.seconds = time.monotonic() - started
     return result
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """The named jobs a sync runs, and who started it (tags `payroll/started_by`, `user`)."""
+
+    reference: dg.JobDefinition
+    company_year: dg.JobDefinition
+    downstream: dg.JobDefinition
+    started_by: str
+
+    @classmethod
+    def of(cls, defs: dg.Definitions, started_by: str) -> Jobs:
+        downstream = defs.resolve_job_def(keys.REBUILD_JOB)
+        if not set(_downstream_keys(defs)) <= set(downstream.asset_layer.executable_asset_keys):
+            # An asset outside the rebuild job's selection: the implicit job holds every asset.
+            downstream = defs.resolve_implicit_global_asset_job_def()
+        return cls(
+            reference=defs.resolve_job_def(keys.REFERENCE_JOB),
+            company_year=defs.resolve_job_def(keys.COMPANY_YEAR_LOAD_JOB),
+            downstream=downstream,
+            started_by=started_by,
+        )
+
+    def tags(self, what: str) -> dict[str, str]:
+        return {**keys.run_tags(self.started_by, what), keys.LAUNCHED_BY_TAG: f"payroll {self.started_by}"}
+
+
+def _run_steps(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    job: Jobs,
+    years: list[int],
+    tags: dict,
+    companies: Iterable[int | str] | None,
+    database_url: str,
+    full_refresh: bool,
+    include_dbt: bool,
+    say: Progress,
+    result: SyncResult,
+) -> None:
+    """The steps in order; a signal (interrupts.requested()) lets no further step start."""
+    recovered = recover_abandoned_runs(instance)
+    if recovered:
+        say(f"marked {len(recovered)} run(s) of an interrupted sync as failed and freed their pool slots")
+    apply_pool_size(instance, AutomationSettings.from_env().nmbrs_pool_size)
+
+    reference = _execute(
+        job.reference,
+        instance,
+        REFERENCE_STEP,
+        list(keys.REFERENCE_ASSETS),
+        None,
+        tags | job.tags(REFERENCE_STEP),
+        {},
+        say,
+    )
+    result.steps.append(reference)
+    downstream = _downstream_keys(defs) if include_dbt else []
+    if not reference.success:
+        if reference.interrupted:
+            result.not_started = ["every company-year"] + ([DOWNSTREAM_STEP] if downstream else [])
+        return
+
+    company_ids = _company_ids(instance, database_url, companies)
+    op_config = {"ops": {keys.COMPANY_YEAR_OP: {"config": {"refresh": full_refresh}}}}
+    queued = [
+        (f"company {company_id}, year {year}", company_id, year)
+        for company_id in company_ids
+        for year in years
+    ]
+    for index, (name, company_id, year) in enumerate(queued):
+        if interrupts.requested() is not None:
+            result.not_started = [queued_name for queued_name, _, _ in queued[index:]]
+            break
+        key = partitions.company_year_key(company_id, year)
+        result.steps.append(
+            _execute(
+                job.company_year,
+                instance,
+                name,
+                list(keys.COMPANY_YEAR_ASSETS),
+                str(key),
+                tags | job.tags(name),
+                op_config,
+                say,
+            )
+        )
+    if downstream and interrupts.requested() is not None:
+        result.not_started.append(DOWNSTREAM_STEP)
+    elif downstream:
+        result.steps.append(
+            _execute(
+                job.downstream,
+                instance,
+                DOWNSTREAM_STEP,
+                downstream,
+                None,
+                tags | job.tags(DOWNSTREAM_STEP),
+                {},
+                say,
+            )
+        )
 
 
 def _check_mappings(database_url: str, include_dbt: bool, say: Progress) -> StepResult | None:
@@ -254,7 +397,7 @@ def _execute(
     run_config: dict,
     say: Progress,
 ) -> StepResult:
-    step = StepResult(name=name, partition=partition)
+    step = StepResult(name=name, partition=partition, run_id=make_new_run_id())
     say(f"{name}: running")
     started = time.monotonic()
     try:
@@ -265,25 +408,43 @@ def _execute(
             tags=tags,
             run_config={**console_log_config(), **run_config},
             raise_on_error=False,
+            run_id=step.run_id,
         )
+    except (KeyboardInterrupt, DagsterExecutionInterruptedError, interrupts.Interrupted):
+        # A SIGINT or SIGTERM inside a step's code: Dagster raised it there, the load rolled back.
+        _interrupted(instance, step)
     except Exception as exc:  # a definition or config error before the run started
         step.error = disk_full_message(exc) or f"{name}: {type(exc).__name__}: {exc}"
         step.error_detail = traceback.format_exc()
     else:
         _read_outcome(outcome, step)
         step.warnings = _warnings(instance, outcome.run_id)
+        if not step.success and interrupts.requested() is not None:
+            _interrupted(instance, step)
     step.seconds = time.monotonic() - started
     for warning in step.warnings:
         say(f"{name}: warning: {warning}")
-    if step.success:
-        rows = sum(load.rows for load in step.loads)
-        say(
-            f"{name}: done in {step.seconds:.1f}s ({rows} rows, {step.calls['soap']} SOAP and "
-            f"{step.calls['rest']} REST calls)"
-        )
+    if step.interrupted:
+        say(f"{name}: stopped after {step.seconds:.1f}s: {step.error}")
+    elif step.success:
+        say(f"{name}: done in {step.seconds:.1f}s: {step.work()}")
     else:
         say(f"{name}: FAILED in {step.seconds:.1f}s: {step.error}")
     return step
+
+
+def _interrupted(instance: dg.DagsterInstance, step: StepResult) -> None:
+    """Record a step a signal cut short; its run, if Dagster left it unfinished, is marked canceled."""
+    step.success = False
+    step.interrupted = True
+    signum = interrupts.requested() or signal.SIGINT
+    step.error = f"stopped by {interrupts.signal_name(signum)}; rolled back, the previous rows are kept"
+    run = instance.get_run_by_id(step.run_id) if step.run_id else None
+    if run is not None and run.status in keys.UNFINISHED:
+        instance.report_run_canceled(
+            run, message=f"`payroll sync` stopped by {interrupts.signal_name(signum)}"
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
 
 
 def console_log_config() -> dict:
@@ -298,7 +459,10 @@ def _warnings(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return [
         entry.user_message
         for entry in instance.all_logs(run_id)
-        if entry.dagster_event is None and entry.level >= logging.WARNING
+        if entry.dagster_event is None
+        and entry.level >= logging.WARNING
+        # "Dependencies for step … failed … Not executing.": the failure itself is reported
+        and not entry.user_message.startswith("Dependencies for step")
     ]
 
 
@@ -317,6 +481,9 @@ def _read_outcome(outcome: dg.ExecuteInProcessResult, step: StepResult) -> None:
                 user.description if described else step_error_text(data.error)
             )
             step.error_detail = data.error.to_string()
+    for evaluation in outcome.get_asset_check_evaluations():
+        step.checks += 1
+        step.checks_passed += int(evaluation.passed)
     for event in outcome.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         meta = {key: value.value for key, value in materialization.metadata.items()}

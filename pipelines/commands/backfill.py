@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import click
 
 from pipelines.app import demo
-from pipelines.lib import dagster_ui, settings
+from pipelines.lib import dagster_ui, interrupts, settings
 from pipelines.lib.automation_settings import AUTOMATION_VARIABLE, AutomationSettings
 from pipelines.lib.nmbrs.config import NmbrsSettings, is_local_url
 
 DEFAULT_TIMEOUT_SECONDS = 3600
+CANCEL_WAIT_SECONDS = 30
 
 
 def _start_daemon() -> subprocess.Popen:
@@ -39,6 +41,33 @@ def _company_ids(nmbrs: NmbrsSettings) -> list[str]:
 
     with NmbrsSession(nmbrs, settings.database_url()) as session:
         return company_ids(session)
+
+
+def _cancel(instance, backfill_id: str, signum: int) -> None:
+    """A SIGINT or SIGTERM during --wait: cancel the backfill, wait briefly for its runs to stop, say
+    what was left undone and exit 130 / 143."""
+    from pipelines.defs.automation import first_import
+
+    name = interrupts.signal_name(signum)
+    click.echo(f"{name}: canceling backfill {backfill_id} (runs in progress are stopped and roll back)")
+    first_import.cancel(instance, backfill_id)
+    deadline = time.monotonic() + CANCEL_WAIT_SECONDS
+    with interrupts.deferred():  # a second signal does not cut the cancellation short
+        while True:
+            time.sleep(0.5)
+            current = first_import.progress(instance, backfill_id)
+            # Done once no run of it is in progress (the daemon marks the backfill canceled later).
+            if current.done or not current.runs_in_progress or time.monotonic() >= deadline:
+                break
+    click.secho(
+        f"stopped by {name}: backfill {backfill_id} {current.status.lower()}; "
+        f"{current.materialized}/{current.target} asset partitions were materialized, the rest were not "
+        f"started or were rolled back ({current.runs_in_progress} run(s) still stopping). Run `payroll "
+        "backfill` again to finish (loads replace whole partitions, so nothing is doubled)",
+        fg="red",
+        err=True,
+    )
+    sys.exit(interrupts.exit_code(signum))
 
 
 @click.command(name="backfill")
@@ -102,9 +131,13 @@ def command(since: int | None, wait: bool, timeout: int) -> None:
             click.echo("starting a dagster-daemon for this backfill (it stops when the backfill ends)")
             daemon = _start_daemon()
         try:
-            result = first_import.wait_for(
-                instance, backfill_id, timeout, report=lambda p: click.echo(p.line())
-            )
+            with interrupts.stop_on_signals():
+                try:
+                    result = first_import.wait_for(
+                        instance, backfill_id, timeout, report=lambda p: click.echo(p.line()), poll_seconds=1
+                    )
+                except interrupts.Interrupted as stopped:
+                    _cancel(instance, backfill_id, stopped.signum)
         finally:
             if daemon is not None:
                 dagster_ui.stop(daemon)

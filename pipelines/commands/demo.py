@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from pipelines.app import demo
-from pipelines.lib import demo_summary, settings
+from pipelines.lib import demo_summary, interrupts, settings
 from pipelines.lib.logs import open_log
 from pipelines.lib.nmbrs.config import NmbrsSettings
 
@@ -20,8 +20,7 @@ from pipelines.lib.nmbrs.config import NmbrsSettings
 def _describe_database(url: str) -> str:
     parts = settings.dsn_parts(url)
     where = "embedded PostgreSQL" if settings.uses_embedded_database() else "PAYROLL_DATABASE_URL"
-    server = f"the socket in {parts.host}" if parts.host.startswith("/") else f"{parts.host}:{parts.port}"
-    return f"{where}, database {parts.dbname!r} on {server}"
+    return f"{where}, database {parts.dbname!r} on {settings.describe_server(url)}"
 
 
 @click.command(name="demo")
@@ -35,6 +34,20 @@ def command() -> None:
     the wage-component mapping and the reconciliation differences. A second run reuses the database,
     the stored token, the parsed dbt manifest and every unchanged partition, so it is faster.
     """
+    with interrupts.stop_on_signals():
+        try:
+            _demo()
+        except interrupts.Interrupted as stopped:
+            click.secho(
+                f"demo stopped by {interrupts.signal_name(stopped.signum)} before any data was loaded; "
+                "nothing changed. Run `payroll demo` again",
+                fg="red",
+                err=True,
+            )
+            sys.exit(interrupts.exit_code(stopped.signum))
+
+
+def _demo() -> None:
     started = time.monotonic()
     nmbrs = NmbrsSettings.from_env()
     if not nmbrs.demo:
@@ -61,10 +74,21 @@ def command() -> None:
 
         terminal = sys.stdout
         with _output_to(log_path):
-            result = run_sync(progress=lambda line: click.echo(f"      {line}", file=terminal))
+            result = run_sync(
+                progress=lambda line: click.echo(f"      {line}", file=terminal), started_by="demo"
+            )
+    if result.interrupted is not None:
+        click.secho(
+            f"demo {result.interruption().replace('run `payroll sync` again', 'run `payroll demo` again')}",
+            fg="red",
+            err=True,
+        )
+        sys.exit(interrupts.exit_code(result.interrupted))
     click.echo("[4/4] summary")
     summary = demo_summary.collect(database_url)
     click.echo("")
+    for line in result.partition_lines():
+        click.echo(f"Sync: {line}")
     for line in demo_summary.render(summary):
         click.echo(line)
     click.echo("")

@@ -9,33 +9,45 @@ import sys
 import click
 
 from pipelines.app import demo
-from pipelines.lib import settings
+from pipelines.lib import interrupts, settings
 
 
 def _summary(result) -> list[str]:
     width = max((len(step.name) for step in result.steps), default=4)
     lines = [
-        f"{'step':<{width}}  {'status':<6}  {'rows':>8}  {'written':>8}  {'SOAP':>5}  {'REST':>5}  {'time':>7}"
+        f"{'step':<{width}}  {'status':<7}  {'rows':>8}  {'written':>8}  {'SOAP':>5}  {'REST':>5}  {'time':>7}  what"
     ]
     for step in result.steps:
         rows = sum(load.rows for load in step.loads)
         written = sum(load.rows_loaded for load in step.loads)
-        status = "ok" if step.success else "FAILED"
+        status = "ok" if step.success else "stopped" if step.interrupted else "FAILED"
         lines.append(
-            f"{step.name:<{width}}  {status:<6}  {rows:>8}  {written:>8}  {step.calls['soap']:>5}  "
-            f"{step.calls['rest']:>5}  {step.seconds:>6.1f}s"
+            f"{step.name:<{width}}  {status:<7}  {rows:>8}  {written:>8}  {step.calls['soap']:>5}  "
+            f"{step.calls['rest']:>5}  {step.seconds:>6.1f}s  {step.work() if step.success else ''}"
         )
     calls = result.calls()
     lines.append(
         f"source mode {result.source_mode}; {len(result.partitions)} company-year partition(s); "
         f"{calls['soap']} SOAP and {calls['rest']} REST calls; {result.seconds:.1f}s"
     )
+    lines += result.partition_lines()
     rows = result.rows()
     if rows:
         lines.append(
             "rows per table: " + ", ".join(f"{asset} {count}" for asset, count in sorted(rows.items()))
         )
     return lines
+
+
+def stopped_before_loading(signum: int) -> None:
+    """A signal before the first Dagster run (starting the sandbox, connecting, loading definitions)."""
+    click.secho(
+        f"stopped by {interrupts.signal_name(signum)} before any data was loaded; nothing changed. "
+        "Run the command again to load",
+        fg="red",
+        err=True,
+    )
+    sys.exit(interrupts.exit_code(signum))
 
 
 @click.command(name="sync")
@@ -89,17 +101,24 @@ def command(
         os.environ["PAYROLL_ERP_ALLOW_SHRINK"] = "true"  # read by the ERP assets (settings.erp_allow_shrink)
     from pipelines.app.sync import run_sync
 
-    with demo.demo_sandbox_if_needed(echo=click.echo):
-        result = run_sync(
-            since=since,
-            companies=companies or None,
-            include_dbt=not no_dbt,
-            progress=click.echo,
-            full_refresh=full_refresh,
-        )
+    with interrupts.stop_on_signals():
+        try:
+            with demo.demo_sandbox_if_needed(echo=click.echo):
+                result = run_sync(
+                    since=since,
+                    companies=companies or None,
+                    include_dbt=not no_dbt,
+                    progress=click.echo,
+                    full_refresh=full_refresh,
+                )
+        except interrupts.Interrupted as stopped:
+            stopped_before_loading(stopped.signum)
     click.echo("")
     for line in _summary(result):
         click.echo(line)
+    if result.interrupted is not None:
+        click.secho(result.interruption(), fg="red", err=True)
+        sys.exit(interrupts.exit_code(result.interrupted))
     if result.success:
         click.secho("sync finished", fg="green")
         return

@@ -42,8 +42,25 @@ RECONCILIATION_MART = dg.AssetKey(["payroll_gl_reconciliation"])
 # Ops and jobs.
 COMPANY_YEAR_OP = "nmbrs_company_year"
 COMPANY_YEAR_JOB = "nmbrs_company_year_sync"
+COMPANY_YEAR_LOAD_JOB = "nmbrs_company_year_load"
 REFERENCE_JOB = "nmbrs_reference_refresh"
 REBUILD_JOB = "payroll_reconciliation_rebuild"
+
+# Who started a run, and a readable name for it ("sync: company 101, year 2025"), on every run the
+# product starts; `user` is the tag the Dagster UI shows as "Launched by" (else "Manually launched").
+STARTED_BY_TAG = "payroll/started_by"
+RUN_NAME_TAG = "payroll/run"
+LAUNCHED_BY_TAG = "user"
+STARTED_BY_SYNC = "sync"
+STARTED_BY_DEMO = "demo"
+STARTED_BY_SENSOR = "sensor"
+STARTED_BY_BACKFILL = "backfill"
+
+
+def run_tags(started_by: str, what: str) -> dict[str, str]:
+    """The tags that make a run recognisable in the UI and in `instance.get_runs`."""
+    return {STARTED_BY_TAG: started_by, RUN_NAME_TAG: f"{started_by}: {what}"}
+
 
 # Dagster's own run tags for a partitioned run.
 PARTITION_TAG = "dagster/partition"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import psutil
 
-from pipelines.lib.settings import PROJECT_ROOT
+from pipelines.lib.settings import PROJECT_ROOT, dagster_home
 
 WORKSPACE_YAML = PROJECT_ROOT / "workspace.yaml"
 GRACE_SECONDS = 20
@@ -25,6 +25,10 @@ def dagster_dev_command(host: str, port: int, extra_args: Sequence[str] = ()) ->
     """The `dagster dev` command line for this project's workspace.yaml."""
     return [
         sys.executable,
+        # `dagster dev` warns on every start that it is superseded by `dg dev` (of the dagster-dg
+        # package, not installed here); the warning is about the tool, not about this project.
+        "-W",
+        "ignore::FutureWarning",
         "-m",
         "dagster",
         "dev",
@@ -39,8 +43,12 @@ def dagster_dev_command(host: str, port: int, extra_args: Sequence[str] = ()) ->
 
 
 def start(command: Sequence[str]) -> subprocess.Popen:
-    """Start a Dagster service in its own process group, in the project folder, with our environment."""
-    return subprocess.Popen(list(command), cwd=PROJECT_ROOT, env=os.environ.copy(), start_new_session=True)
+    """Start a Dagster service in its own process group, with our environment, in the DAGSTER_HOME
+    folder (the repository root unless DAGSTER_HOME is set): `dagster dev` started elsewhere warns
+    that the dagster.yaml of its working folder (the repository's) is not the instance's."""
+    home = dagster_home()
+    cwd = home if home.is_dir() else PROJECT_ROOT
+    return subprocess.Popen(list(command), cwd=cwd, env=os.environ.copy(), start_new_session=True)
 
 
 def stop(process: subprocess.Popen, grace_seconds: float = GRACE_SECONDS) -> int | None:

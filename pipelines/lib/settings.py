@@ -197,6 +197,15 @@ def dsn_parts(url: str) -> DsnParts:
     )
 
 
+def describe_server(url: str) -> str:
+    """Where the database server is, for messages: `host:port`, or `the socket in /dir (port N)` for
+    a Unix socket folder (`?host=/dir`), never the folder as if it were a host name."""
+    parts = dsn_parts(url)
+    if parts.host.startswith("/"):
+        return f"the socket in {parts.host} (port {parts.port})"
+    return f"{parts.host}:{parts.port}"
+
+
 def redacted_url(url: str) -> str:
     """The database URL with its password shown as ***, for messages and summaries."""
     parts = urlsplit(url)

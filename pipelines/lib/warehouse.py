@@ -27,7 +27,7 @@ import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
-from pipelines.lib.settings import ConfigurationError, dsn_parts
+from pipelines.lib.settings import ConfigurationError, describe_server, dsn_parts
 
 LOAD_COLUMNS = ("_loaded_at", "_dagster_run_id", "_source")
 _LOAD_DDL = "_loaded_at timestamptz not null, _dagster_run_id text, _source text not null"
@@ -148,7 +148,7 @@ def connect(url: str, *, connect_timeout: int = 10, application_name: str = "pay
             str(exc).strip().splitlines()[0] if str(exc).strip() else "", parts.password
         )
         raise WarehouseUnavailable(
-            f"cannot connect to the warehouse database {parts.dbname!r} on {parts.host}:{parts.port} as "
+            f"cannot connect to the warehouse database {parts.dbname!r} on {describe_server(url)} as "
             f"{parts.user!r} ({reason}). Fix: start the server (`payroll db start` for the embedded one) "
             "or correct PAYROLL_DATABASE_URL"
         ) from None
@@ -427,7 +427,7 @@ def replace_partition(
     except BaseException as exc:
         rollback_quietly(conn)
         cause = source_file.error or exc  # an error of the rows (a broken download, bad content)
-        if isinstance(cause, KeyboardInterrupt | SystemExit):
+        if not isinstance(cause, Exception):  # Ctrl-C, SIGTERM, exit: rolled back, never a load error
             raise cause from None
         if isinstance(cause, psycopg2.errors.UniqueViolation):
             raise DuplicateKeyError(

@@ -2,6 +2,12 @@
 
 Tokens are opaque random strings held in memory. A refresh token works once: using it returns a
 new access token and a new refresh token, and the old one is rejected from then on.
+
+Like Nmbrs's identity server, which keeps a user's consent across its restarts, a sandbox can keep
+its live refresh grants in a file (`keep_grants_in`; `payroll demo` uses its state folder): a
+sandbox started again on the same state folder honours the refresh token the previous one issued,
+so the client refreshes instead of asking for consent again. The file holds SHA-256 digests of the
+refresh tokens, never the tokens, and is readable by its owner only.
 """
 
 from __future__ import annotations
@@ -10,10 +16,13 @@ import base64
 import fnmatch
 import hashlib
 import hmac
+import json
+import os
 import secrets
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from pipelines.sandbox import contract
 
@@ -46,6 +55,10 @@ class Grant:
     used: bool = False
 
 
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
 def s256(verifier: str) -> str:
     return (
         base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest())
@@ -60,8 +73,41 @@ class IdentityStore:
         self._lock = threading.Lock()
         self._pending: dict[str, AuthRequest] = {}
         self._codes: dict[str, Grant] = {}
-        self._refresh: dict[str, Grant] = {}
+        self._refresh: dict[str, Grant] = {}  # by the SHA-256 digest of the refresh token
         self._access: dict[str, Grant] = {}
+        self._grants_file: Path | None = None
+
+    def keep_grants_in(self, path: Path) -> int:
+        """Honour the live refresh grants kept in `path` and keep them there from now on; how many
+        were loaded. A missing or unreadable file holds none."""
+        with self._lock:
+            self._grants_file = path
+            try:
+                kept = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                kept = {}
+            for digest, grant in kept.items() if isinstance(kept, dict) else ():
+                self._refresh.setdefault(
+                    digest, Grant(str(grant["client_id"]), frozenset(grant["scopes"]), float("inf"))
+                )
+            self._save()
+            return len(kept) if isinstance(kept, dict) else 0
+
+    def _save(self) -> None:
+        """Write the live refresh grants (under the lock), atomically, mode 0600."""
+        if self._grants_file is None:
+            return
+        live = {
+            digest: {"client_id": grant.client_id, "scopes": sorted(grant.scopes)}
+            for digest, grant in self._refresh.items()
+            if not grant.used
+        }
+        self._grants_file.parent.mkdir(parents=True, exist_ok=True)
+        scratch = self._grants_file.with_name(f".{self._grants_file.name}.{os.getpid()}")
+        descriptor = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            json.dump(live, out)
+        os.replace(scratch, self._grants_file)
 
     # authorization -----------------------------------------------------------------------
     def begin(self, params: dict[str, str]) -> tuple[str, AuthRequest]:
@@ -139,7 +185,7 @@ class IdentityStore:
 
     def refresh(self, client_id: str, refresh_token: str, scope: str = "") -> dict[str, object]:
         with self._lock:
-            grant = self._refresh.get(refresh_token)
+            grant = self._refresh.get(_digest(refresh_token))
             if grant is None or grant.used or grant.client_id != client_id:
                 raise OAuthError("invalid_grant", "the refresh token is invalid, revoked or already used")
             scopes = self._scopes(scope) if scope else grant.scopes
@@ -164,16 +210,18 @@ class IdentityStore:
         }
         if "offline_access" in scopes:
             refresh = secrets.token_urlsafe(32)
-            self._refresh[refresh] = Grant(client_id, scopes, float("inf"))
+            self._refresh[_digest(refresh)] = Grant(client_id, scopes, float("inf"))
             token["refresh_token"] = refresh
+        self._save()
         return token
 
     def revoke(self, token: str) -> None:
         with self._lock:
             self._access.pop(token, None)
-            grant = self._refresh.get(token)
+            grant = self._refresh.get(_digest(token))
             if grant is not None:
                 grant.used = True
+                self._save()
 
     def expire_access_tokens(self) -> None:
         """Make every access token expire now (clients must refresh)."""

@@ -59,6 +59,9 @@ def test_a_new_run_requests_one_load_which_updates_the_marts_and_a_correction_re
     assert request.partition_key == f"101|{YEAR}"
     assert request.run_key.startswith("101:")
     assert request.run_key.endswith(added.run_at.replace(microsecond=0).isoformat())
+    # The run it launches says who started it and what it is (issue 14 item 5).
+    assert request.tags["payroll/started_by"] == "sensor"
+    assert request.tags["payroll/run"].startswith(f"sensor: company 101, year {YEAR} (Nmbrs run ")
 
     # Evaluating the same Nmbrs data again launches nothing.
     assert tick(synced, second.cursor).run_requests == []

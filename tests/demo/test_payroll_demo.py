@@ -1,9 +1,9 @@
 """`payroll demo` as a user runs it (`make demo`): twice, from a fresh state folder; and in two
 checkouts of the repository at the same time.
 
-The first run loads everything and prints the summary; the second reuses the database, repairs the
+The first run loads everything and prints the summary; the second reuses the database and the
 REST token the first run's (now stopped) sandbox issued, fetches no reports for unchanged
-company-years, and is faster. Neither leaves a process or a listening sandbox behind. Two checkouts
+company-years, parses dbt partially, and is faster. Neither leaves a process or a listening sandbox behind. Two checkouts
 each run their own sandbox: the one that finds the port taken by the other's takes a free port.
 """
 
@@ -91,7 +91,7 @@ def processes_in(checkout: Path) -> list[psutil.Process]:
 def company_year_calls(stdout: str) -> list[int]:
     """SOAP calls reported by each company-year step."""
     return [
-        int(n) for n in re.findall(r"company \d+, year \d+: done in [\d.]+s \(\d+ rows, (\d+) SOAP", stdout)
+        int(n) for n in re.findall(r"company \d+, year \d+: done in [\d.]+s: .*?; (\d+) SOAP and", stdout)
     ]
 
 
@@ -125,7 +125,24 @@ def test_payroll_demo_twice(make_database, tmp_path):
     second, second_seconds = run_demo(env)
     assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]
     out = second.stdout
-    assert "the stored token was issued by an earlier sandbox; connecting again" in out
+    # Issue 14 items 6 and 7: dbt parses partially (its parse state and manifest were kept), the
+    # log file holds no colour codes, and the summary says which partitions were unchanged.
+    log = (home / "logs" / "demo.log").read_text(encoding="utf-8")
+    assert "Running dbt command" in log or "dbt build" in log, log[-3000:]
+    assert "Starting full parse" not in log and "Unable to do partial parsing" not in log, log[-3000:]
+    assert "\x1b[" not in log
+    assert re.search(
+        r"^Sync: unchanged, skipped: 6 company-year\(s\): company 101, year \d{4}", out, re.MULTILINE
+    )
+    assert re.search(
+        r"ERP files \+ dbt build: done in [\d.]+s: ERP files: \d+ rows loaded into 2 tables; "
+        r"dbt build: \d+ models built, \d+ of \d+ tests and checks passed",
+        out,
+    )
+    # The new sandbox honours the refresh grant the first one issued (kept in the state folder), so
+    # the stored connection is reused rather than connected again on every run (issue 14 item 6).
+    assert "REST: reusing the stored connection" in out
+    assert "the stored token was issued by an earlier sandbox" not in out
     # rest+soap joins REST ids to SOAP ids with one SOAP company listing per company-year (a known cost,
     # to go when REST becomes the default source); an unchanged partition re-fetches no report, which
     # would take at least two more calls (start and result).
@@ -177,3 +194,62 @@ def test_two_checkouts_run_the_demo_at_the_same_time_each_with_its_own_sandbox(m
         assert processes_in(checkout) == []
     for url in urls:
         assert not port_is_open(int(url.rsplit(":", 1)[1])), f"a demo left its sandbox serving at {url}"
+
+
+def test_ctrl_c_stops_the_demo_within_seconds_and_leaves_nothing_running(make_database, tmp_path):
+    """Issue 16 item 2 for `payroll demo`: one Ctrl-C while a company-year loads (its report downloads
+    made 1 s slow through the sandbox's admin API) stops the demo: exit 130, a line saying what was
+    left undone, no traceback, and neither the sandbox nor any other process left running."""
+    import requests
+
+    home = tmp_path / "state"
+    port = free_port()
+    env = demo_env(
+        PAYROLL_DATABASE_URL=make_database(), PAYROLL_HOME=str(home), PAYROLL_SANDBOX_PORT=str(port)
+    )
+    out_path, err_path = tmp_path / "demo.out", tmp_path / "demo.err"
+    with out_path.open("w") as out, err_path.open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipelines", "demo"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while not port_is_open(port):
+            assert process.poll() is None and time.monotonic() < deadline, err_path.read_text()[-3000:]
+            time.sleep(0.2)
+        requests.post(
+            f"http://127.0.0.1:{port}/_admin/faults",
+            json={
+                "target": "soap:ReportService.Reports_BackgroundTask_Result",
+                "kind": "slow",
+                "times": None,
+                "seconds": 1.0,
+            },
+            timeout=10,
+        ).raise_for_status()
+        while not re.search(r"company \d+, year \d+: running", out_path.read_text()):
+            assert process.poll() is None and time.monotonic() < deadline, err_path.read_text()[-3000:]
+            time.sleep(0.2)
+        time.sleep(1.0)  # inside the first company-year's load
+        sent = time.monotonic()
+        os.killpg(process.pid, 2)  # SIGINT, as Ctrl-C in the terminal
+        process.wait(timeout=120)
+        seconds = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=30)
+    stdout, stderr = out_path.read_text(), err_path.read_text()
+    assert process.returncode == 130, stdout[-3000:] + stderr[-3000:]
+    assert seconds < 10, f"took {seconds:.1f} s to stop"
+    assert "demo stopped by SIGINT" in stderr and "not started:" in stderr, stderr[-3000:]
+    assert "run `payroll demo` again to finish" in stderr
+    assert "Traceback" not in stdout + stderr
+    assert "[4/4] summary" not in stdout
+    assert not port_is_open(port), "the stopped demo left its sandbox serving"
+    assert processes_of(home) == []

@@ -19,6 +19,30 @@ def test_synced_demo_runs_extraction_then_erp_and_dbt(synced_demo, demo_env):
         assert {run.status for run in runs} == {dg.DagsterRunStatus.SUCCESS}  # visible in the UI's run list
 
 
+def test_sync_runs_are_named_jobs_with_a_readable_name_and_who_started_them(synced_demo, demo_env):
+    """Issue 14 item 5: the UI's run list shows what each run is, not `__ASSET_JOB` / "Manually launched"."""
+    with dg.DagsterInstance.get() as instance:
+        runs = {
+            run.run_id: run
+            for run in instance.get_runs(filters=dg.RunsFilter(run_ids=[s.run_id for s in synced_demo.steps]))
+        }
+    assert len(runs) == len(synced_demo.steps)
+    jobs = {step.name: runs[step.run_id].job_name for step in synced_demo.steps}
+    assert "__ASSET_JOB" not in jobs.values()
+    assert jobs["nmbrs reference data"] == "nmbrs_reference_refresh"
+    assert jobs["ERP files + dbt build"] == "payroll_reconciliation_rebuild"
+    for step in synced_demo.steps:
+        tags = runs[step.run_id].tags
+        assert tags["payroll/started_by"] == "sync"
+        assert tags["payroll/run"] == f"sync: {step.name}"
+        assert tags["user"] == "payroll sync"  # the UI's "Launched by"
+        if step.partition:
+            company, year = step.partition.split("|")
+            assert jobs[step.name] == "nmbrs_company_year_load"
+            assert step.name == f"company {company}, year {year}"
+            assert tags["dagster/partition/company"] == company and tags["dagster/partition/year"] == year
+
+
 def test_cli_sync_prints_progress_and_summary(make_pipeline):
     pipeline = make_pipeline("soap")
     with pipeline.active():

@@ -200,6 +200,16 @@ def test_unreachable_database_is_a_clear_error_without_the_password():
     assert "s3cret-pw" not in message
 
 
+def test_an_unreachable_socket_folder_is_named_as_a_folder_not_as_a_host(tmp_path):
+    """Issue 14 item 6: a Unix socket folder (`?host=/dir`) is not shown as `/dir:5432`."""
+    folder = tmp_path / "no-server-here"
+    with pytest.raises(warehouse.WarehouseUnavailable) as err:
+        warehouse.connect(f"postgresql://loader@/warehouse_db?host={folder}", connect_timeout=2)
+    message = str(err.value)
+    assert f"on the socket in {folder} (port 5432)" in message
+    assert f"{folder}:5432" not in message
+
+
 @pytest.mark.parametrize(
     "table, where, columns",
     [

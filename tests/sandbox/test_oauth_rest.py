@@ -415,3 +415,30 @@ def test_page_size_above_100_is_a_validation_error(sandbox):
         assert bad.status_code == 400, size
         assert (bad.json()["type"], bad.json()["code"]) == ("validationError", 40033)
         assert bad.json()["invalid-params"][0]["name"] == "pageSize"
+
+
+def test_a_sandbox_started_again_on_the_same_grants_file_honours_the_refresh_token_once(tmp_path):
+    """Issue 14 item 6: `payroll demo` starts a new sandbox every run; with the grants kept in the
+    state folder its stored refresh token still works (once: it rotates), so the client does not
+    connect again on every run. The file holds digests only, readable by its owner."""
+    from pipelines.sandbox.identity import IdentityStore, OAuthError
+
+    grants = tmp_path / "sandbox-oauth-grants.json"
+    first = IdentityStore(access_token_seconds=60)
+    assert first.keep_grants_in(grants) == 0
+    issued = first.grant_offline_access()
+    refresh = issued["refresh_token"]
+    assert refresh not in grants.read_text() and issued["access_token"] not in grants.read_text()
+    assert grants.stat().st_mode & 0o777 == 0o600
+
+    restarted = IdentityStore(access_token_seconds=60)  # the next run's sandbox
+    assert restarted.keep_grants_in(grants) == 1
+    assert restarted.access(issued["access_token"]) is None  # access tokens are not kept
+    rotated = restarted.refresh(contract.CLIENT_ID, refresh)
+    assert rotated["refresh_token"] != refresh and restarted.access(rotated["access_token"]) is not None
+
+    again = IdentityStore(access_token_seconds=60)
+    again.keep_grants_in(grants)
+    with pytest.raises(OAuthError):
+        again.refresh(contract.CLIENT_ID, refresh)  # used once: refused after a restart too
+    assert again.refresh(contract.CLIENT_ID, rotated["refresh_token"])["access_token"]

@@ -86,3 +86,12 @@ def test_ctrl_c_stops_every_ui_process(dagster_ui):
     survivors = stop_ui(dagster_ui)
     assert survivors == [], f"processes outlived Ctrl-C: {[names.get(p.pid, p.pid) for p in survivors]}"
     assert dagster_ui.process.returncode == 0
+
+
+def test_payroll_ui_prints_no_dagster_tool_warnings(dagster_ui):
+    """Issue 14 item 6: neither the `dev_command` supersession warning nor the warning that the
+    repository's dagster.yaml is not the instance's (the UI starts in the DAGSTER_HOME folder)."""
+    log = dagster_ui.log_path.read_text(errors="replace")
+    assert "Launching Dagster services" in log, log[-3000:]
+    assert "superseded" not in log and "SupersessionWarning" not in log
+    assert "will not be used to configure Dagster" not in log

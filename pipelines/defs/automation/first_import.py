@@ -79,7 +79,10 @@ def submit_first_import(
         partition_names=partition_keys(companies, years),
         asset_selection=sorted(dg.AssetSelection.all().resolve(asset_graph)),
         backfill_timestamp=time.time(),
-        tags={BACKFILL_TAG: f"{min(years)}-{max(years)}"},
+        tags={
+            BACKFILL_TAG: f"{min(years)}-{max(years)}",
+            **keys.run_tags(keys.STARTED_BY_BACKFILL, title),
+        },
         dynamic_partitions_store=instance,
         all_partitions=False,
         title=title,
@@ -126,6 +129,23 @@ def wait_for(
         if current.done or time.monotonic() >= deadline:
             return current
         time.sleep(poll_seconds)
+
+
+def cancel(instance: dg.DagsterInstance, backfill_id: str) -> None:
+    """Cancel the backfill: the daemon launches nothing more of it, and its runs in progress are
+    terminated (their steps are interrupted, so their loads roll back)."""
+    backfill = instance.get_backfill(backfill_id)
+    if backfill is not None and backfill.status not in TERMINAL:
+        instance.update_backfill(backfill.with_status(BulkActionStatus.CANCELING))
+    # The daemon would terminate them on its next backfill iteration; do it now.
+    runs = instance.get_runs(
+        dg.RunsFilter(tags={"dagster/backfill": backfill_id}, statuses=list(keys.UNFINISHED))
+    )
+    for run in runs:
+        try:
+            instance.run_coordinator.cancel_run(run.run_id)
+        except Exception:  # noqa: BLE001 - the daemon's cancellation terminates it all the same
+            continue
 
 
 def daemon_running(instance: dg.DagsterInstance) -> bool:

@@ -1,4 +1,4 @@
-"""The jobs the sensors and schedules launch.
+"""The jobs the sensors, the schedules, `payroll sync` and `payroll demo` launch.
 
 `nmbrs_company_year_sync` loads one company-year partition of the Nmbrs payroll assets and builds
 everything downstream of them in the same run (dbt staging to marts, incremental on that slice).
@@ -18,6 +18,16 @@ nmbrs_company_year_sync = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*keys.COMPANY_YEAR_ASSETS).downstream(),
     partitions_def=company_year,
     description="Load one company-year of Nmbrs payroll data and rebuild the marts for that slice.",
+)
+
+nmbrs_company_year_load = dg.define_asset_job(
+    name=keys.COMPANY_YEAR_LOAD_JOB,
+    selection=dg.AssetSelection.assets(*keys.COMPANY_YEAR_ASSETS),
+    partitions_def=company_year,
+    description=(
+        "Load one company-year of Nmbrs payroll data into the raw tables (`payroll sync` and `payroll "
+        "demo` run it per company-year, then one `payroll_reconciliation_rebuild`)."
+    ),
 )
 
 nmbrs_reference_refresh = dg.define_asset_job(

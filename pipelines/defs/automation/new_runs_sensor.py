@@ -93,7 +93,13 @@ def evaluate(
                     dg.RunRequest(
                         run_key=run_key(company, latest),
                         partition_key=key,
-                        tags={"payroll/trigger": f"nmbrs run {latest.run_id} at {latest.run_at}"},
+                        tags={
+                            "payroll/trigger": f"nmbrs run {latest.run_id} at {latest.run_at}",
+                            **keys.run_tags(
+                                keys.STARTED_BY_SENSOR,
+                                f"company {company}, year {year} (Nmbrs run {latest.run_id})",
+                            ),
+                        },
                     )
                 )
             result.cursor.seen[key] = fingerprints(current)

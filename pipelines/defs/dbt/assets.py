@@ -4,6 +4,8 @@ A run that carries company-year partition tags (a sensor-triggered run of one Nm
 everything downstream) passes them as dbt vars, so the incremental marts rebuild only that slice.
 """
 
+import functools
+import importlib.metadata
 import json
 import shutil
 import sys
@@ -13,9 +15,10 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
+from packaging import version
 
 from pipelines.defs import keys
-from pipelines.defs.dbt.project import dbt_project
+from pipelines.defs.dbt.project import dbt_project, keep_parse_state
 from pipelines.defs.dbt.translator import PayrollDbtTranslator
 from pipelines.defs.resources import WarehouseResource
 from pipelines.lib import logs, settings
@@ -111,7 +114,8 @@ def payroll_dbt(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
     settings.export_dbt_profile(warehouse.database_url)
-    args = ["build"]
+    # Plain text: dbt's lines go to log files (`payroll demo`'s demo.log, the kept dbt.log).
+    args = ["build", "--no-use-colors"]
     run_slice = slice_vars(context.run.tags)
     if run_slice is not None:
         args += ["--vars", json.dumps(run_slice)]
@@ -129,6 +133,10 @@ def payroll_dbt(
             yield event
         error = None if invocation.is_successful() else str(invocation.get_error())
         succeeded = error is None
+        if run_slice is None:
+            # The parse state of a build without --vars: the next full build (the next sync) parses
+            # partially. (A slice's --vars would make dbt parse in full anyway.)
+            keep_parse_state(invocation.target_path)
     finally:
         # A failed (or interrupted) build's dbt.log is kept: the target folder holding it goes next.
         kept_log = None if succeeded else logs.keep_failed_dbt_log(invocation.target_path, context.run_id)
@@ -153,7 +161,23 @@ def _pointing_at(reason: str, target_path: Path, kept_log: Path | None) -> str:
 
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 
+
+@functools.cache
+def _installed_dbt_version() -> version.Version:
+    return version.parse(importlib.metadata.version("dbt-core"))
+
+
+class PayrollDbtCliResource(DbtCliResource):
+    """dagster-dbt's resource with the dbt version known: DBT_EXECUTABLE is the dbt of this
+    interpreter's dbt-core, so the `dbt --version` subprocess dagster-dbt runs in every run (the
+    resource is built anew per run; 1-2 s on a busy machine) is not needed."""
+
+    @property
+    def _cli_version(self) -> version.Version:
+        return _installed_dbt_version()
+
+
 defs = dg.Definitions(
     assets=[payroll_dbt],
-    resources={"dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=DBT_EXECUTABLE)},
+    resources={"dbt": PayrollDbtCliResource(project_dir=dbt_project(), dbt_executable=DBT_EXECUTABLE)},
 )

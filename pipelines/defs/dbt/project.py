@@ -3,6 +3,10 @@
 `dagster dev` is not needed to prepare the manifest: when target/manifest.json is missing or older
 than any file of the project or the mappings, `dbt parse` runs in-process (under a file lock, so
 parallel processes parse once) and the new manifest replaces the old one atomically.
+
+dbt's partial-parse state, target/partial_parse.msgpack, is kept too: written by that parse and
+replaced after every full `dbt build` (`keep_parse_state`). dagster-dbt copies it into each
+invocation's own target folder, so a second sync parses only what changed, not the whole project.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dagster_dbt import DbtProject
 from pipelines.lib.settings import DBT_PROJECT_DIR, MAPPINGS_DIR
 
 _IGNORED_DIRS = {"target", "logs", "dbt_packages", "__pycache__"}
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 
 class DbtParseError(RuntimeError):
@@ -67,7 +72,6 @@ def _parse_into(manifest: Path, project_dir: Path) -> None:
                 str(project_dir),
                 "--target-path",
                 str(scratch),
-                "--no-partial-parse",
                 "--no-send-anonymous-usage-stats",
                 "--quiet",
             ]
@@ -78,8 +82,29 @@ def _parse_into(manifest: Path, project_dir: Path) -> None:
                 "it names, then run `dbt parse` in dbt_project/ to check"
             )
         os.replace(scratch / "manifest.json", manifest)
+        # The scratch folder held no parse state, so this was a full parse; its state lets the
+        # next `dbt build` (dagster-dbt copies target/partial_parse.msgpack) parse partially.
+        if (scratch / PARTIAL_PARSE_FILE).exists():
+            os.replace(scratch / PARTIAL_PARSE_FILE, manifest.parent / PARTIAL_PARSE_FILE)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def keep_parse_state(invocation_target: Path, project_dir: Path = DBT_PROJECT_DIR) -> bool:
+    """Keep the parse state a finished `dbt build` wrote in its own target folder (deleted next) as
+    target/partial_parse.msgpack, replaced atomically. False when the build wrote none."""
+    written = invocation_target / PARTIAL_PARSE_FILE
+    if not written.is_file():
+        return False
+    target = project_dir / "target"
+    target.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkstemp(prefix=".partial-parse-", dir=target)[1])
+    try:
+        shutil.copyfile(written, scratch)
+        os.replace(scratch, target / PARTIAL_PARSE_FILE)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return True
 
 
 @functools.cache

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import dagster as dg
+from dagster._core.errors import DagsterExecutionInterruptedError
 
 from pipelines.defs.nmbrs.source import NmbrsSession
 from pipelines.lib.nmbrs.errors import NmbrsError, ReportTaskError
@@ -29,7 +30,10 @@ class Step:
 @contextmanager
 def api_step(context: dg.AssetExecutionContext, what: str, nmbrs) -> Iterator[Step]:
     """Run a step against Nmbrs. Errors a retry cannot fix (settings, authentication, permissions,
-    bad report content, a load that repeats a table's key) fail at once without retries; transient ones go to the RetryPolicy."""
+    bad report content, a load that repeats a table's key) fail at once without retries; transient ones go to the RetryPolicy.
+    A SIGINT or SIGTERM (Dagster raises it inside the step) fails the step without a retry: Dagster
+    would otherwise retry an interrupted step under its RetryPolicy, so that Ctrl-C or a stop of
+    the service did not stop the load. The open transaction has rolled back by then."""
     try:
         session = nmbrs.session()
         step = Step(what, session, session.calls())
@@ -41,6 +45,12 @@ def api_step(context: dg.AssetExecutionContext, what: str, nmbrs) -> Iterator[St
             context.log.warning(f"{what}: {exc} (will be retried)")
             raise
         raise dg.Failure(description=f"{what}: {exc}", allow_retries=False) from exc
+    except (DagsterExecutionInterruptedError, KeyboardInterrupt) as exc:
+        raise dg.Failure(
+            description=f"{what}: stopped by a signal (Ctrl-C, SIGTERM or a terminated run); rolled back, "
+            "the previous rows are kept",
+            allow_retries=False,
+        ) from exc
 
 
 def step_metadata(step: Step, **values: object) -> dict[str, object]:
