@@ -15,6 +15,7 @@ runs) and the id matching are the session's; reports are asked of `session.soap`
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterator, Sequence
 
 from pipelines.defs import keys
@@ -184,14 +185,16 @@ class NmbrsSession:
     ) -> tuple[list[tuple[Employee, PersonalData]], list[AssignmentRow]]:
         """The employees (as `employees`) and, in rest+soap mode, their department and cost-centre
         histories on the SOAP employee ids (REST employee ids matched through the employee number).
-        An entry for an employee REST does not list is left out, like the employee."""
+        An entry for an employee REST does not list is left out, like the employee; an entry repeated
+        for one employee, kind, period and code (a repeated page, or one saved twice) is kept once,
+        the last recorded (createdAt)."""
         if not self._through_rest():
             return list(self.soap.employees(company_id)), []
         pairs = self._employee_pairs(company_id)
         soap_ids = {rest.employee_id: soap.employee_id for rest, (soap, _) in pairs}
         rest_company = self._rest_company_id(company_id)
         entries = [*self.rest.departments(rest_company), *self.rest.cost_centers(rest_company)]
-        assignments = [
+        rows = [
             AssignmentRow(
                 company_id=company_id,
                 employee_id=soap_ids[entry.employee_id],
@@ -205,7 +208,10 @@ class NmbrsSession:
             for entry in entries
             if entry.employee_id in soap_ids
         ]
-        return [soap for _, soap in pairs], assignments
+        latest: dict[tuple, AssignmentRow] = {}
+        for row in sorted(rows, key=lambda r: r.assigned_at or dt.datetime.min):
+            latest[(row.employee_id, row.kind, row.valid_from_year, row.valid_from_period, row.code)] = row
+        return [soap for _, soap in pairs], list(latest.values())
 
     # -- company-year ------------------------------------------------------------------------
     def runs(self, company_id: int, year: int) -> list[RunInfo]:
