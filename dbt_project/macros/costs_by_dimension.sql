@@ -1,12 +1,24 @@
 {#- The body of the cost-centre and department cost marts: company costs (P&L lines of
-    fct_payroll_lines, our mapping) per company × booking month × GL account, split over the cost
-    centres or departments of Nmbrs's journal variant (`variant`: journalscostcenter or
-    journalsdepartment) in proportion to what that variant books there, in cents by largest
-    remainder, so every company × month × account sums back to the company costs to the cent.
-    Where the variant has nothing for that company, month and account, the whole amount is one row
-    with an empty dimension (source `no_journal`). -#}
-{% macro costs_by_dimension(variant, dimension) %}
-with costs as (
+    fct_payroll_lines, our mapping) per company × booking month × GL account × cost centre or
+    department (`dimension`), from one of two sources:
+    - `journal`: where Nmbrs's journal variant (`variant`: journalscostcenter or journalsdepartment)
+      books something on that company, month and account, the amount is split over the variant's
+      cost centres or departments in proportion to what it books there, in cents by largest
+      remainder, so every company × month × account sums back to the company costs to the cent;
+    - otherwise each payroll line goes to the department or cost centre (`kind` of
+      stg_nmbrs__employee_assignments) valid for its employee in the line's payroll period
+      (`employee_history`), or, for an employee with no entry valid then, to one row with an empty
+      dimension (`unassigned`). These rows are sums of whole lines, so they add up exactly.
+    The entry valid in a period is the latest one starting on or before it; of entries starting in
+    the same period the last recorded (assigned_at, then code) wins, and an entry without a period
+    counts from the employee's first period. -#}
+{% macro costs_by_dimension(variant, dimension, kind) %}
+with lines as (
+    select * from {{ ref('fct_payroll_lines') }}
+    where not is_hidden and statement = 'PL'
+),
+
+costs as (
     select
         company_id,
         calendar_year as year,
@@ -14,8 +26,7 @@ with costs as (
         gl_account,
         max(gl_account_name) as gl_account_name,
         sum(signed_amount) as amount
-    from {{ ref('fct_payroll_lines') }}
-    where not is_hidden and statement = 'PL'
+    from lines
     group by 1, 2, 3, 4
 ),
 
@@ -42,24 +53,20 @@ journal_totals as (
     select company_id, year, month, gl_account, sum(amount) as total
     from journal
     group by 1, 2, 3, 4
+    having sum(amount) <> 0
 ),
 
 shares as (
     select
         costs.*,
         journal.dimension,
-        case
-            when journal_totals.total is null or journal_totals.total = 0 then costs.amount * 100
-            else costs.amount * 100 * journal.amount / journal_totals.total
-        end as exact_cents,
-        journal_totals.total is not null and journal_totals.total <> 0 as from_journal
+        costs.amount * 100 * journal.amount / journal_totals.total as exact_cents
     from costs
-    left join journal_totals
+    inner join journal_totals
         on journal_totals.company_id = costs.company_id and journal_totals.year = costs.year
         and journal_totals.month = costs.month and journal_totals.gl_account = costs.gl_account
-    left join journal
-        on journal_totals.total <> 0
-        and journal.company_id = costs.company_id and journal.year = costs.year
+    inner join journal
+        on journal.company_id = costs.company_id and journal.year = costs.year
         and journal.month = costs.month and journal.gl_account = costs.gl_account
 ),
 
@@ -75,22 +82,79 @@ ranked as (
             order by exact_cents - floor(exact_cents) desc, dimension
         ) as remainder_rank
     from shares
+),
+
+from_journal as (
+    select
+        company_id,
+        year,
+        month,
+        gl_account,
+        gl_account_name,
+        dimension,
+        ((base_cents + case when remainder_rank <= leftover_cents then 1 else 0 end) / 100)::numeric(18, 2)
+            as amount,
+        'journal' as source
+    from ranked
+),
+
+assignments as (
+    select
+        company_id,
+        employee_id,
+        code,
+        coalesce(valid_from_year, 0) * 100 + coalesce(valid_from_period, 0) as from_key,
+        lead(coalesce(valid_from_year, 0) * 100 + coalesce(valid_from_period, 0)) over (
+            partition by company_id, employee_id
+            order by coalesce(valid_from_year, 0), coalesce(valid_from_period, 0), assigned_at nulls first, code
+        ) as to_key
+    from {{ ref('stg_nmbrs__employee_assignments') }}
+    where kind = '{{ kind }}'
+),
+
+from_history as (
+    select
+        lines.company_id,
+        lines.calendar_year as year,
+        lines.calendar_month as month,
+        lines.gl_account,
+        max(lines.gl_account_name) as gl_account_name,
+        assignments.code as dimension,
+        sum(lines.signed_amount)::numeric(18, 2) as amount,
+        case when assignments.code is null then 'unassigned' else 'employee_history' end as source
+    from lines
+    left join assignments
+        on assignments.company_id = lines.company_id
+        and assignments.employee_id = lines.employee_id
+        and lines.year * 100 + lines.period >= assignments.from_key
+        and (assignments.to_key is null or lines.year * 100 + lines.period < assignments.to_key)
+    where not exists (
+        select 1 from journal_totals
+        where journal_totals.company_id = lines.company_id and journal_totals.year = lines.calendar_year
+            and journal_totals.month = lines.calendar_month and journal_totals.gl_account = lines.gl_account
+    )
+    group by 1, 2, 3, 4, 6, 8
+),
+
+split as (
+    select * from from_journal
+    union all
+    select * from from_history
 )
 
 select
-    ranked.company_id,
+    split.company_id,
     companies.company_name,
     companies.erp_entity,
-    ranked.year,
-    ranked.month,
-    make_date(ranked.year, ranked.month, 1) as month_start,
-    case when ranked.from_journal then ranked.dimension end as {{ dimension }},
-    ranked.gl_account,
-    ranked.gl_account_name,
-    ((ranked.base_cents + case when ranked.remainder_rank <= ranked.leftover_cents then 1 else 0 end) / 100)::numeric(18, 2)
-        as amount,
-    case when ranked.from_journal then 'journal' else 'no_journal' end as source
-from ranked
+    split.year,
+    split.month,
+    make_date(split.year, split.month, 1) as month_start,
+    split.dimension as {{ dimension }},
+    split.gl_account,
+    split.gl_account_name,
+    split.amount,
+    split.source
+from split
 left join companies
-    on companies.company_id = ranked.company_id
+    on companies.company_id = split.company_id
 {% endmacro %}

@@ -2,7 +2,7 @@
 
 Used by `payroll sync`, `make demo` and the tests. Steps, each one Dagster run against the
 instance at DAGSTER_HOME (so the runs show in the UI):
-1. the reference assets (nmbrs/environment, companies, employees);
+1. the reference assets (nmbrs/environment, companies, employees with employee_assignments);
 2. one run per company-year partition (runs, wage components, payslips, source coverage);
 3. the ERP files and `dbt build` (every asset outside the nmbrs_raw group), once.
 Before step 1 the mapping files must pass `payroll mapping check`'s file checks (app/mapping_gate.py):

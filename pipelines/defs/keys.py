@@ -23,12 +23,13 @@ def nmbrs_key(name: str) -> dg.AssetKey:
 ENVIRONMENT = nmbrs_key("environment")
 COMPANIES = nmbrs_key("companies")
 EMPLOYEES = nmbrs_key("employees")
+EMPLOYEE_ASSIGNMENTS = nmbrs_key("employee_assignments")  # loaded with the employees, by the same step
 PAYROLL_RUNS = nmbrs_key("payroll_runs")
 WAGE_COMPONENTS = nmbrs_key("wage_components")
 PAYSLIPS = nmbrs_key("payslips")
 SOURCE_COVERAGE = nmbrs_key("source_coverage")
 JOURNALS = nmbrs_key("journals")
-REFERENCE_ASSETS = (ENVIRONMENT, COMPANIES, EMPLOYEES)
+REFERENCE_ASSETS = (ENVIRONMENT, COMPANIES, EMPLOYEES, EMPLOYEE_ASSIGNMENTS)
 COMPANY_YEAR_ASSETS = (PAYROLL_RUNS, WAGE_COMPONENTS, PAYSLIPS, SOURCE_COVERAGE, JOURNALS)
 # The journal variants loaded into nmbrs.journals (the employee variant adds nothing the marts use).
 JOURNAL_VARIANTS = ("journals", "journalscostcenter", "journalsdepartment")

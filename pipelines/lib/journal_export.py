@@ -5,8 +5,8 @@ One entry line per ERP entity × company × GL account (× cost centre): the pay
 (`--run`, its payslip lines, dated the day of the run) or of one booking month (`--month`, the
 per-period report in the month holding each period's end date, dated the month's last day), posted by
 mappings/wage_component_gl_mapping.csv (debit positive). A month's P&L lines are split by cost centre
-as marts.payroll_costs_by_cost_centre_monthly splits them (Nmbrs's cost-centre journal, exact to the
-cent); balance-sheet lines and a run's lines carry no cost centre. Debit must equal credit per entity and date
+as marts.payroll_costs_by_cost_centre_monthly splits them (Nmbrs's cost-centre journal, or where none
+the employees' cost-centre history, exact to the cent); balance-sheet lines and a run's lines carry no cost centre. Debit must equal credit per entity and date
 before anything is written; the CSV and the XLSX are written to a temporary name and moved into
 place together, so a refused export leaves earlier files as they were.
 """

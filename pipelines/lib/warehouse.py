@@ -80,6 +80,11 @@ RAW_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
         "amount numeric(18,2) not null",
         ("company_id", "year", "run_number"),
     ),
+    "nmbrs.employee_assignments": (
+        "company_id integer not null, employee_id integer not null, kind text not null, code text not null, "
+        "description text, valid_from_year integer, valid_from_period integer, assigned_at timestamp",
+        ("company_id",),
+    ),
     "nmbrs.source_coverage": (
         "company_id integer not null, year integer not null, source_mode text not null, "
         "wage_component_source text not null, coverage text not null",
@@ -108,6 +113,14 @@ UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "nmbrs_restricted.employee_personal": ("company_id", "employee_id"),
     "nmbrs.wage_components": ("company_id", "year", "period", "employee_id", "code"),
     "nmbrs.payslips": ("company_id", "year", "run_id", "period", "employee_id", "code"),
+    "nmbrs.employee_assignments": (
+        "company_id",
+        "employee_id",
+        "kind",
+        "coalesce(valid_from_year, -1)",
+        "coalesce(valid_from_period, -1)",
+        "code",
+    ),
     "nmbrs.source_coverage": ("company_id", "year"),
     "nmbrs.schema_drift": ("asset", "coalesce(company_id, -1)", "coalesce(year, -1)", "element"),
     "erp.chart_of_accounts": ("account",),

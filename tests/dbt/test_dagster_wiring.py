@@ -27,6 +27,7 @@ def test_dbt_sources_are_the_raw_assets_and_models_are_grouped_by_layer(asset_gr
     assert upstream == {
         "nmbrs/companies",
         "nmbrs/employees",
+        "nmbrs/employee_assignments",
         "nmbrs/payroll_runs",
         "nmbrs/wage_components",
         "nmbrs/payslips",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from psycopg2 import sql
 
+from pipelines.sandbox import orgstructure
 from tests.support.extract import TABLE_KEYS, expected_partitions
 
 MODES = ("rest+soap", "soap")  # `rest` alone refuses until the raw tables hold REST's UUIDs (below)
@@ -24,6 +25,22 @@ def _scope(pipeline):
     companies = [c.id for c in world.companies()]
     years = sorted({y for cid in companies for y in world.years(cid)})
     return companies, years
+
+
+def _sandbox_assignments(pipeline) -> set[tuple]:
+    world = pipeline.sandbox.state.world
+    first_year = pipeline.sandbox.state.config.first_year
+    expected = set()
+    for company in world.companies():
+        for employee in world.employees(company.id):
+            for kind, history in (
+                ("department", orgstructure.departments(company, employee, first_year)),
+                ("cost_centre", orgstructure.cost_centres(company, employee)),
+            ):
+                expected |= {
+                    (company.id, employee.id, kind, a.code, a.description, a.year, a.period) for a in history
+                }
+    return expected
 
 
 def test_every_table_equals_the_sandbox_to_the_cent(synced):
@@ -62,6 +79,14 @@ def test_every_table_equals_the_sandbox_to_the_cent(synced):
         "select count(distinct (company_id, year, run_number)) from nmbrs.journals"
     )[0]
     assert journal_runs == (sum(runs.values()) if mode == "rest+soap" else 0)
+    # The employees' department and cost-centre histories are REST lists, on the SOAP employee ids.
+    assignments = set(
+        pipeline.query(
+            "select company_id, employee_id, kind, code, description, valid_from_year, valid_from_period "
+            "from nmbrs.employee_assignments"
+        )
+    )
+    assert assignments == (_sandbox_assignments(pipeline) if mode == "rest+soap" else set())
 
     # Load columns on every row.
     for table in TABLE_KEYS:
@@ -92,6 +117,17 @@ def test_materializations_carry_rows_mode_and_calls(synced):
         assert journals["unavailable"] == "journals come from the REST API; source mode soap"
     else:
         assert "unavailable" not in journals and journals["rows"] > 0
+    with pipeline.active(), dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(["nmbrs", "employee_assignments"]))
+        assignments = {key: value.value for key, value in event.asset_materialization.metadata.items()}
+    if mode == "soap":
+        assert (
+            assignments["unavailable"]
+            == "departments and cost centres come from the REST API; source mode soap"
+        )
+        assert assignments["rows"] == 0
+    else:
+        assert "unavailable" not in assignments and assignments["rows"] > 0
 
 
 def test_second_sync_leaves_identical_rows_and_no_duplicates(synced):

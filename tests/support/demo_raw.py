@@ -12,6 +12,7 @@ from pipelines.lib import warehouse
 RAW_TABLES_READ_BY_DBT = (
     "nmbrs.companies",
     "nmbrs.employees",
+    "nmbrs.employee_assignments",
     "nmbrs.payroll_runs",
     "nmbrs.wage_components",
     "nmbrs.payslips",

@@ -13,6 +13,14 @@ from tests.support import pipeline
 TABLE_KEYS = {
     "nmbrs.companies": ("company_id",),
     "nmbrs.employees": ("company_id", "employee_id"),
+    "nmbrs.employee_assignments": (
+        "company_id",
+        "employee_id",
+        "kind",
+        "valid_from_year",
+        "valid_from_period",
+        "code",
+    ),
     "nmbrs.payroll_runs": ("company_id", "year", "run_number"),
     "nmbrs.wage_components": ("company_id", "year", "period", "employee_id", "code", "source"),
     "nmbrs.payslips": ("company_id", "year", "run_number", "period", "employee_id", "code"),

@@ -1,6 +1,7 @@
 """Nmbrs raw data as Dagster assets: what is loaded, from which API, cut how.
 
-- `nmbrs/environment`, `nmbrs/companies`, `nmbrs/employees`: the whole environment, per sync.
+- `nmbrs/environment`, `nmbrs/companies`, `nmbrs/employees` with `nmbrs/employee_assignments`
+  (departments and cost centres, one step): the whole environment, per sync.
 - `nmbrs/payroll_runs`, `nmbrs/wage_components`, `nmbrs/payslips`, `nmbrs/source_coverage`,
   `nmbrs/journals`: per
   company × year (`company_year`), loaded together by one step so that all report tasks of a
@@ -62,9 +63,32 @@ def companies(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehouse
     )
 
 
-@_reference_asset(keys.EMPLOYEES, deps=(keys.COMPANIES,))
+def _reference_spec(key: dg.AssetKey, description: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key, deps=[keys.COMPANIES], group_name=keys.NMBRS_GROUP, kinds=KINDS, description=description
+    )
+
+
+@dg.multi_asset(
+    name="nmbrs__employees",
+    specs=[
+        _reference_spec(
+            keys.EMPLOYEES,
+            "Employees per company: names and employment data only (BSN, birth date and work e-mail go "
+            "to nmbrs_restricted.employee_personal only with PAYROLL_STORE_PERSONAL_DATA=true).",
+        ),
+        _reference_spec(
+            keys.EMPLOYEE_ASSIGNMENTS,
+            "The employees' department and cost-centre histories (REST, on the SOAP employee ids), "
+            "loaded with the employees; empty in soap mode (the materialization says unavailable).",
+        ),
+    ],
+    pool=keys.NMBRS_POOL,
+    retry_policy=RETRY,
+)
 def employees(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehouse: WarehouseResource):
-    """Employees per company: names and employment data only.
+    """Employees per company: names and employment data only, and (rest+soap mode) their department
+    and cost-centre history in nmbrs.employee_assignments (emptied in soap mode, which has none).
 
     BSN, birth date and work e-mail go to nmbrs_restricted.employee_personal only with
     PAYROLL_STORE_PERSONAL_DATA=true; otherwise that table is emptied.
@@ -72,24 +96,36 @@ def employees(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehouse
     store_personal = settings.store_personal_data()
     with api_step(context, "employees", nmbrs) as step, warehouse.connect() as conn:
         company_ids = state.company_ids(conn)
-        people, personal = [], []
+        people, personal, assignments = [], [], []
         for company_id in company_ids:
-            for row, private in step.session.employees(company_id):
+            rows, history = step.session.employees_with_assignments(company_id)
+            assignments.extend(history)
+            for row, private in rows:
                 people.append(tables.as_tuple(row))
                 if store_personal:
                     personal.append(tables.as_tuple(private))
         loader = _loader(conn, step, context)
         loaded = loader.replace(tables.EMPLOYEES, Employee, people)
+        assigned = loader.replace(tables.EMPLOYEE_ASSIGNMENTS, tables.AssignmentRow, assignments)
         restricted = loader.replace(tables.EMPLOYEE_PERSONAL, PersonalData, personal)
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key=keys.EMPLOYEES,
         metadata=step_metadata(
             step,
             rows=loaded,
             companies=len(company_ids),
             personal_data_stored=store_personal,
             restricted_rows=restricted,
-        )
+        ),
     )
+    detail = {} if step.session.has_employee_assignments else {"unavailable": UNAVAILABLE_ASSIGNMENTS}
+    yield dg.MaterializeResult(
+        asset_key=keys.EMPLOYEE_ASSIGNMENTS,
+        metadata=step_metadata(step, rows=assigned, companies=len(company_ids), **detail),
+    )
+
+
+UNAVAILABLE_ASSIGNMENTS = "departments and cost centres come from the REST API; source mode soap"
 
 
 def _company_year_spec(key: dg.AssetKey, description: str) -> dg.AssetSpec:

@@ -15,15 +15,19 @@ runs) and the id matching are the session's; reports are asked of `session.soap`
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterator, Sequence
 
 from pipelines.defs import keys
-from pipelines.defs.nmbrs.tables import EnvironmentRow, JournalRow
+from pipelines.defs.nmbrs.tables import AssignmentRow, EnvironmentRow, JournalRow
 from pipelines.lib.nmbrs import id_join
 from pipelines.lib.nmbrs.config import NmbrsSettings, poll_interval
 from pipelines.lib.nmbrs.errors import NmbrsError
 from pipelines.lib.nmbrs.records import Company, Employee, PersonalData, RunInfo, WageComponent
-from pipelines.lib.nmbrs.rest_records import RestCompany, RestRun
+from pipelines.lib.nmbrs.rest_records import RestCompany, RestEmployee, RestRun
+
+# The kind of a REST department / cost-centre entry as nmbrs.employee_assignments spells it.
+ASSIGNMENT_KINDS = {"department": "department", "cost_center": "cost_centre"}
 
 
 class RestOnlyUnavailable(NmbrsError):
@@ -160,14 +164,54 @@ class NmbrsSession:
         """The SOAP rows of the employees REST lists (matched on the employee number)."""
         if not self._through_rest():
             return list(self.soap.employees(company_id))
+        return [soap for _, soap in self._employee_pairs(company_id)]
+
+    def _employee_pairs(self, company_id: int) -> list[tuple[RestEmployee, tuple[Employee, PersonalData]]]:
         rest = self.rest.employees(self._rest_company_id(company_id))
-        pairs = id_join.join_ids(
+        return id_join.join_ids(
             "employee",
             ((id_join.number_key(e.employee_number), e) for e in rest),
             ((id_join.number_key(e.employee_number), (e, p)) for e, p in self.soap.employees(company_id)),
             f"listing the employees of company {company_id}",
         )
-        return [soap for _, soap in pairs]
+
+    @property
+    def has_employee_assignments(self) -> bool:
+        """Department and cost-centre histories are REST lists: unavailable in soap mode."""
+        return self.source_mode != "soap"
+
+    def employees_with_assignments(
+        self, company_id: int
+    ) -> tuple[list[tuple[Employee, PersonalData]], list[AssignmentRow]]:
+        """The employees (as `employees`) and, in rest+soap mode, their department and cost-centre
+        histories on the SOAP employee ids (REST employee ids matched through the employee number).
+        An entry for an employee REST does not list is left out, like the employee; an entry repeated
+        for one employee, kind, period and code (a repeated page, or one saved twice) is kept once,
+        the last recorded (createdAt)."""
+        if not self._through_rest():
+            return list(self.soap.employees(company_id)), []
+        pairs = self._employee_pairs(company_id)
+        soap_ids = {rest.employee_id: soap.employee_id for rest, (soap, _) in pairs}
+        rest_company = self._rest_company_id(company_id)
+        entries = [*self.rest.departments(rest_company), *self.rest.cost_centers(rest_company)]
+        rows = [
+            AssignmentRow(
+                company_id=company_id,
+                employee_id=soap_ids[entry.employee_id],
+                kind=ASSIGNMENT_KINDS[entry.kind],
+                code=entry.code,
+                description=entry.description,
+                valid_from_year=entry.year,
+                valid_from_period=entry.period,
+                assigned_at=entry.created_at,
+            )
+            for entry in entries
+            if entry.employee_id in soap_ids
+        ]
+        latest: dict[tuple, AssignmentRow] = {}
+        for row in sorted(rows, key=lambda r: r.assigned_at or dt.datetime.min):
+            latest[(row.employee_id, row.kind, row.valid_from_year, row.valid_from_period, row.code)] = row
+        return [soap for _, soap in pairs], list(latest.values())
 
     # -- company-year ------------------------------------------------------------------------
     def runs(self, company_id: int, year: int) -> list[RunInfo]:

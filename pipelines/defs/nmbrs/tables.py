@@ -21,6 +21,7 @@ ENVIRONMENT = "nmbrs.environment"
 COMPANIES = "nmbrs.companies"
 EMPLOYEES = "nmbrs.employees"
 EMPLOYEE_PERSONAL = "nmbrs_restricted.employee_personal"
+EMPLOYEE_ASSIGNMENTS = "nmbrs.employee_assignments"
 PAYROLL_RUNS = "nmbrs.payroll_runs"
 WAGE_COMPONENTS = "nmbrs.wage_components"
 PAYSLIPS = "nmbrs.payslips"
@@ -69,6 +70,19 @@ class JournalRow(NamedTuple):
     amount: Decimal  # as written, not negative
 
 
+class AssignmentRow(NamedTuple):
+    """One entry of an employee's department or cost-centre history (REST), on the SOAP ids."""
+
+    company_id: int
+    employee_id: int  # the SOAP employee id, matched on the employee number
+    kind: str  # department | cost_centre
+    code: str
+    description: str | None
+    valid_from_year: int | None  # the period the entry starts, as the REST record gives it
+    valid_from_period: int | None
+    assigned_at: dt.datetime | None  # the record's createdAt
+
+
 @dataclass(frozen=True, slots=True)
 class CoverageRow:
     company_id: int
@@ -88,6 +102,7 @@ _COLUMNS: dict[type, tuple[str, ...]] = {
     EnvironmentRow: ("domain", "subdomain", "source_mode"),
     PayslipRow: PayslipRow._fields,
     JournalRow: JournalRow._fields,
+    AssignmentRow: AssignmentRow._fields,
     CoverageRow: ("company_id", "year", "source_mode", "wage_component_source", "coverage"),
     DriftRow: DriftRow._fields,
 }
