@@ -1,13 +1,15 @@
-"""The mapping files' checks before dbt: `payroll sync` refuses to build on a mapping that
-`payroll mapping check` refuses, with the same messages.
+"""The mapping files' checks before dbt: nothing builds on a mapping that `payroll mapping check`
+refuses, and the refusal carries the check's messages (file, line, column, fix).
 
 dbt reads mappings/ as seeds in the same build as the marts. A seed it cannot parse (cp1252, a BOM
 with `;`, a NUL byte) used to abort the build with a traceback naming no file, and an account
 missing from the ERP chart used to fail a test after `marts.dim_wage_components` had been rebuilt
-while the fact marts kept the old mapping. Running the checks of pipelines/lib/mapping/checks.py
-first (before the definitions load, since loading them parses the dbt project) means an invalid
-mapping stops the sync before any dbt node runs: the marts keep the previous mapping, all of them
-(mappings/README.md).
+while the fact marts kept the old mapping. Two callers run these checks first:
+- the dbt asset (pipelines/defs/dbt/assets.py), before it starts dbt, on every path that builds
+  the marts: `payroll sync`, `payroll backfill`, the sensors and schedules, a materialization in the
+  UI. No seed or model is touched, so the marts keep the previous mapping, all of them;
+- `payroll sync` (pipelines/app/sync.py), before anything else (before the definitions load, since
+  loading them parses the dbt project), so that a bad mapping does not cost an extraction either.
 
 Checked here: both files' format, duplicate keys, statements, rows to fill in, and every account
 against the ERP chart (the warehouse's erp.chart_of_accounts, else the chart file of
@@ -24,6 +26,10 @@ from pipelines.lib.mapping import checks, sources
 from pipelines.lib.mapping.csvfile import FORMAT, Problem
 
 STEP_NAME = "mapping files"
+SYNC_OUTCOME = "so nothing was synced, dbt did not run and every mart keeps the previous mapping"
+DBT_OUTCOME = "so dbt did not start: no seed or model was touched and every mart keeps the previous mapping"
+SYNC_AGAIN = "run `payroll sync` again"
+MATERIALIZE_AGAIN = "re-execute the run (or run `payroll sync`)"
 
 
 def mapping_problems(
@@ -46,11 +52,11 @@ def mapping_problems(
     return [p for p in problems if p.kind == FORMAT] if unparsable_only else problems
 
 
-def refusal(problems: list[Problem]) -> str:
-    """The one-line error of the sync: every problem (file, line, column, what to do), then the fix."""
+def refusal(problems: list[Problem], outcome: str = SYNC_OUTCOME, again: str = SYNC_AGAIN) -> str:
+    """The one-line error: every problem (file, line, column, what to do), then the fix. `outcome`
+    says what did not happen (the sync's or the dbt asset's), `again` what to run after the fix."""
     listed = "; ".join(str(problem) for problem in problems)
     return (
-        f"{len(problems)} problem(s) in the mapping files, so nothing was synced, dbt did not run and every "
-        f"mart keeps the previous mapping: {listed}. Fix: correct them, check with `payroll mapping check`, then run "
-        "`payroll sync` again"
+        f"{len(problems)} problem(s) in the mapping files, {outcome}: {listed}. Fix: correct them, check "
+        f"with `payroll mapping check`, then {again}"
     )
