@@ -26,6 +26,7 @@ from pipelines.defs import keys
 from pipelines.lib.mapping.files import MAPPING_FILE
 from pipelines.lib.settings import MAPPINGS_DIR, temporary_env
 from pipelines.sandbox.erp import ensure_demo_erp_files
+from tests.support.dbt import copy_project
 from tests.support.definitions import definitions
 from tests.support.pipeline import HASHED_SCHEMAS, PAYROLL, differing, record_figure
 
@@ -169,3 +170,23 @@ def test_the_dbt_asset_refuses_before_dbt_on_the_schedules_path(reference, spoil
             f"dbt asset, {case}": f"rebuild job fails at payroll_dbt before dbt, marts unchanged, {seconds:.0f} s"
         },
     )
+
+
+def test_a_mapping_dbt_cannot_parse_fails_the_definitions_load_with_the_checks_message(reference, tmp_path):
+    """A run the daemon launches (sensor, schedule, backfill) loads the definitions in a new process,
+    which parses the dbt project: a cp1252 seed fails that parse. The error names the file, the line
+    and the column, as the check does, instead of dbt's UnicodeDecodeError."""
+    from pipelines.defs.dbt.project import DbtParseError, prepare_manifest
+
+    project = copy_project(tmp_path)
+    mapping = project.parent / "mappings" / MAPPING_FILE
+    mapping.write_bytes(_cp1252(mapping.read_bytes()))
+    with reference.pipeline.active(), pytest.raises(DbtParseError) as raised:
+        prepare_manifest(project, project.parent / "mappings")
+    text = str(raised.value)
+    assert text.startswith("1 problem(s) in the mapping files, so dbt cannot parse the project"), text
+    assert f"{MAPPING_FILE}, line 2" in text and CASES["cp1252"][1] in text, text
+    assert (
+        "UnicodeDecodeError" not in text and "Fix: correct them, check with `payroll mapping check`" in text
+    )
+    assert not (project / "target" / "manifest.json").exists()

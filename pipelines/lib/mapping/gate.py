@@ -29,6 +29,10 @@ STEP_NAME = "mapping files"
 SYNC_OUTCOME = "so nothing was synced, dbt did not run and every mart keeps the previous mapping"
 DBT_OUTCOME = "so dbt did not start: no seed or model was touched and every mart keeps the previous mapping"
 SYNC_AGAIN = "run `payroll sync` again"
+PARSE_OUTCOME = (
+    "so dbt cannot parse the project and no run can build the marts (they keep the previous mapping)"
+)
+RELOAD = "reload the code location (or run `payroll sync`)"
 MATERIALIZE_AGAIN = "re-execute the run (or run `payroll sync`)"
 
 
@@ -50,6 +54,14 @@ def mapping_problems(
     reference = sources.Reference(chart, chart_source, None, None)
     problems = checks.check(mappings_dir or settings.MAPPINGS_DIR, reference).problems
     return [p for p in problems if p.kind == FORMAT] if unparsable_only else problems
+
+
+def unparsable_problems(mappings_dir: Path | None = None) -> list[Problem]:
+    """The problems that stop `dbt parse` itself (encoding, NUL bytes, BOM, delimiter: kind `format`),
+    read from the files alone (no warehouse): for a parse that failed while the definitions load."""
+    reference = sources.Reference(None, None, None, None)
+    problems = checks.check(mappings_dir or settings.MAPPINGS_DIR, reference).problems
+    return [p for p in problems if p.kind == FORMAT]
 
 
 def refusal(problems: list[Problem], outcome: str = SYNC_OUTCOME, again: str = SYNC_AGAIN) -> str:
