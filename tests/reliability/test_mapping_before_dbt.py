@@ -190,3 +190,31 @@ def test_a_mapping_dbt_cannot_parse_fails_the_definitions_load_with_the_checks_m
         "UnicodeDecodeError" not in text and "Fix: correct them, check with `payroll mapping check`" in text
     )
     assert not (project / "target" / "manifest.json").exists()
+
+
+def test_the_dbt_asset_refuses_before_dbt_on_the_sensors_and_backfills_path(reference, spoil_mapping):
+    """`nmbrs_company_year_sync`, the job the new-runs sensor and `payroll backfill` launch per
+    company-year: the Nmbrs load runs (nothing changed, so nothing is written), then the dbt slice is
+    refused before dbt starts, with the check's message, and the seeds and marts stay as they were."""
+    pipeline = reference.pipeline
+    year = pipeline.query("select max(year) from nmbrs.payroll_runs where company_id = 103")[0][0]
+    before = pipeline.hashes(SEEDS_AND_MARTS)
+    with pipeline.active():
+        job = definitions().resolve_job_def(keys.COMPANY_YEAR_JOB)
+        spoil_mapping(_unknown_account)
+        with dg.DagsterInstance.ephemeral() as instance:
+            instance.add_dynamic_partitions("nmbrs_companies", ["101", "102", "103"])
+            outcome = job.execute_in_process(
+                instance=instance, partition_key=f"103|{year}", raise_on_error=False
+            )
+    assert not outcome.success
+    failures = outcome.get_step_failure_events()
+    assert [event.step_key for event in failures] == ["payroll_dbt"]
+    described = failures[0].step_failure_data.user_failure_data.description
+    assert "so dbt did not start: no seed or model was touched" in described
+    assert (
+        "wage_component_gl_mapping.csv, line 2, column 5 (gl_account): account 4999 is not in the ERP chart"
+        in described
+    )
+    assert outcome.asset_materializations_for_node("payroll_dbt") == []
+    assert differing(pipeline.hashes(SEEDS_AND_MARTS), before) == []
