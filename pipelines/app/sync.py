@@ -5,7 +5,7 @@ instance at DAGSTER_HOME (so the runs show in the UI):
 1. the reference assets (nmbrs/environment, companies, employees with employee_assignments);
 2. one run per company-year partition (runs, wage components, payslips, source coverage);
 3. the ERP files and `dbt build` (every asset outside the nmbrs_raw group), once.
-Before step 1 the mapping files must pass `payroll mapping check`'s file checks (app/mapping_gate.py):
+Before step 1 the mapping files must pass `payroll mapping check`'s file checks (lib/mapping/gate.py):
 otherwise nothing runs, so no dbt node either (with include_dbt=False only the problems that stop
 dbt from parsing the project count).
 A failed company-year is reported and the others go on; `SyncResult.success` is then False.
@@ -31,7 +31,7 @@ import psutil
 from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.utils import make_new_run_id
 
-from pipelines.app import demo, mapping_gate
+from pipelines.app import demo
 from pipelines.app.instance import pooled_storage
 from pipelines.defs import keys
 from pipelines.defs.automation.pool import apply_pool_size
@@ -39,6 +39,7 @@ from pipelines.defs.nmbrs import partitions, state
 from pipelines.lib import interrupts, settings, warehouse
 from pipelines.lib.automation_settings import AutomationSettings
 from pipelines.lib.diskfull import disk_full_message
+from pipelines.lib.mapping import gate as mapping_gate
 from pipelines.lib.nmbrs.config import NmbrsSettings, is_local_url
 from pipelines.lib.settings import ConfigurationError
 
@@ -321,7 +322,7 @@ def _run_steps(
 
 
 def _check_mappings(database_url: str, include_dbt: bool, say: Progress) -> StepResult | None:
-    """A failed step when the mapping files fail `payroll mapping check`'s file checks (app/mapping_gate.py)."""
+    """A failed step when the mapping files fail `payroll mapping check`'s file checks (lib/mapping/gate.py)."""
     problems = mapping_gate.mapping_problems(database_url, unparsable_only=not include_dbt)
     if not problems:
         return None

@@ -20,7 +20,8 @@ listing whose first item is repeated `count` times, default 1000, the second cop
 when `vary=True`; any kind with `chunked=True` is
 sent without Content-Length, chunk by chunk), `doctype` (a SOAP answer that
 declares a DOCTYPE with an entity), `repeat_block` (the report created by the call repeats its first
-employee block, `<Employees>` or `<payslip>`: every line of it twice).
+employee block, `<Employees>` or `<payslip>`: every line of it twice), `pad` (any answer, the identity
+service's included, followed by `megabytes` of spaces, default 2: still valid JSON or XML, only larger).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ KINDS = (
     "doctype",
     "repeat_block",
     "journal_unbalanced",
+    "pad",
 )
 TASK_KINDS = ("task_error", "task_unknown", "task_slow", "report_value", "repeat_block", "journal_unbalanced")
 # Kinds the SOAP or REST handler applies to its answer (no transport-level effect).

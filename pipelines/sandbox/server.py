@@ -136,6 +136,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reset()
                 return
             response = transport or respond(fault)
+            if fault is not None and fault.kind == "pad":
+                response = _padded(response, float(fault.params.get("megabytes", 2)))
             if fault is not None and fault.kind == "truncate":
                 self._send(response, truncate=True)
                 return
@@ -235,8 +237,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.close()
 
 
+def _padded(response: Response, megabytes: float) -> Response:
+    """Fault `pad`: the answer followed by `megabytes` of spaces (JSON and XML allow them)."""
+    padding = b" " * int(megabytes * (1 << 20))
+    return Response(response.status, response.body + padding, response.content_type, dict(response.headers))
+
+
 def _transport_fault(fault: FaultRule | None, key: str) -> Response | None:
-    if fault is None or fault.kind in ("slow", "reset", "truncate", "drip", *ANSWER_KINDS):
+    if fault is None or fault.kind in ("slow", "reset", "truncate", "drip", "pad", *ANSWER_KINDS):
         return None
     if fault.kind == "429":
         retry = str(int(fault.params.get("retry_after", 1)))

@@ -1,5 +1,9 @@
 """`dbt build` as Dagster assets: seeds, staging, intermediate and marts, with dbt tests as asset checks.
 
+Before dbt starts, the mapping files must pass the checks of `payroll mapping check`
+(pipelines/lib/mapping/gate.py): otherwise the asset fails with their messages and no seed or model
+is touched, on every path that builds the marts (sync, backfill, sensors, schedules, the UI).
+
 A run that carries company-year partition tags (a sensor-triggered run of one Nmbrs partition plus
 everything downstream) passes them as dbt vars, so the incremental marts rebuild only that slice.
 """
@@ -22,6 +26,7 @@ from pipelines.defs.dbt.project import dbt_project, keep_parse_state
 from pipelines.defs.dbt.translator import PayrollDbtTranslator
 from pipelines.defs.resources import WarehouseResource
 from pipelines.lib import logs, settings
+from pipelines.lib.mapping import gate as mapping_gate
 
 COMPLETENESS_CHECK_PREFIX = "wage_components_are_all_mapped"
 _MAX_LISTED = 20
@@ -113,6 +118,7 @@ def _with_unmapped_listed(event: Any, warehouse: WarehouseResource) -> Any:
 def payroll_dbt(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
+    refuse_bad_mappings(warehouse)
     settings.export_dbt_profile(warehouse.database_url)
     # Plain text: dbt's lines go to log files (`payroll demo`'s demo.log, the kept dbt.log).
     args = ["build", "--no-use-colors"]
@@ -146,6 +152,20 @@ def payroll_dbt(
         reason = describe_unmapped(unmapped_components(warehouse)) if completeness_failed else error
         raise dg.Failure(
             description=f"dbt build failed: {_pointing_at(reason, invocation.target_path, kept_log)}"
+        )
+
+
+def refuse_bad_mappings(warehouse: WarehouseResource) -> None:
+    """Fail before dbt starts when the mapping files fail `payroll mapping check`'s file checks: a
+    seed dbt cannot parse, or an account not in the ERP chart, would otherwise rebuild some marts
+    (dim_wage_components) and skip others (the fact marts)."""
+    problems = mapping_gate.mapping_problems(warehouse.database_url)
+    if problems:
+        raise dg.Failure(
+            description=mapping_gate.refusal(
+                problems, mapping_gate.DBT_OUTCOME, mapping_gate.MATERIALIZE_AGAIN
+            ),
+            metadata={"problems": dg.MetadataValue.md("\n".join(f"- {problem}" for problem in problems))},
         )
 
 

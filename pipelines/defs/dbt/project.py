@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
+from pipelines.lib.mapping import gate as mapping_gate
 from pipelines.lib.settings import DBT_PROJECT_DIR, MAPPINGS_DIR
 
 _IGNORED_DIRS = {"target", "logs", "dbt_packages", "__pycache__"}
@@ -54,11 +55,11 @@ def prepare_manifest(project_dir: Path = DBT_PROJECT_DIR, mappings_dir: Path = M
     with (target / ".parse.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not manifest_is_current(manifest, project_dir, mappings_dir):
-            _parse_into(manifest, project_dir)
+            _parse_into(manifest, project_dir, mappings_dir)
     return manifest
 
 
-def _parse_into(manifest: Path, project_dir: Path) -> None:
+def _parse_into(manifest: Path, project_dir: Path, mappings_dir: Path = MAPPINGS_DIR) -> None:
     from dbt.cli.main import dbtRunner
 
     scratch = Path(tempfile.mkdtemp(prefix="parse-", dir=manifest.parent))
@@ -77,6 +78,13 @@ def _parse_into(manifest: Path, project_dir: Path) -> None:
             ]
         )
         if not result.success:
+            # A mapping file dbt cannot read (cp1252, a BOM, a NUL byte) fails the parse with a
+            # traceback naming no file: say which file, line and column instead, as the check does.
+            unparsable = mapping_gate.unparsable_problems(mappings_dir)
+            if unparsable:
+                raise DbtParseError(
+                    mapping_gate.refusal(unparsable, mapping_gate.PARSE_OUTCOME, mapping_gate.RELOAD)
+                )
             raise DbtParseError(
                 f"dbt parse of {project_dir} failed: {result.exception}. Fix the model, seed or YAML file "
                 "it names, then run `dbt parse` in dbt_project/ to check"

@@ -5,7 +5,10 @@
 - `exchange_code(...)` and `refresh(...)`: the token endpoint, with HTTP Basic client
   authentication whose id and secret are percent-encoded first (RFC 6749 §2.3.1,
   `basic_auth_header`): Nmbrs secrets hold `*`, `$` or `+`, and unencoded they give
-  `invalid_client`. A rejected refresh token (`invalid_grant`) raises ReconnectRequired.
+  `invalid_client`. A rejected refresh token (`invalid_grant`) raises ReconnectRequired. Its answer
+  is bounded like every Nmbrs answer (bounded.py): the whole request ends within
+  NMBRS_TIMEOUT_SECONDS (`RequestTimedOut`, retried like a timeout) and reads at most
+  NMBRS_MAX_RESPONSE_MB (`ResponseTooLarge`, never retried).
 - `approve_in_sandbox(url)`: answers the sandbox's consent page, for demos and tests; refused unless
   the identity service is on this machine.
 - `connect(settings, store, ...)`: the whole `payroll connect` flow; stores the refresh token.
@@ -22,6 +25,7 @@ import html
 import re
 import secrets
 import threading
+import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +34,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
 import requests
 
+from pipelines.lib.nmbrs.bounded import read_body
 from pipelines.lib.nmbrs.config import NmbrsSettings, is_local_url
 from pipelines.lib.nmbrs.errors import NmbrsTransportError, OAuthError, ReconnectRequired
 
@@ -80,6 +85,7 @@ def basic_auth_header(client_id: str, client_secret: str) -> str:
 
 def _token_request(settings: NmbrsSettings, form: dict[str, str], what: str, session=None) -> TokenResponse:
     http = session or requests
+    started = time.monotonic()
     try:
         response = http.post(
             settings.identity_url + TOKEN_PATH,
@@ -89,6 +95,16 @@ def _token_request(settings: NmbrsSettings, form: dict[str, str], what: str, ses
                 "Authorization": basic_auth_header(settings.client_id, settings.client_secret),
             },
             timeout=settings.timeout_seconds,
+            stream=True,
+        )
+        # The whole answer within the timeout and the size cap (a dripped or endless answer
+        # otherwise holds the sync, or its memory, for as long as the server likes).
+        response._content = read_body(
+            response,
+            f"{what} at {settings.identity_url}{TOKEN_PATH}",
+            seconds=settings.timeout_seconds,
+            limit=settings.max_response_bytes,
+            started=started,
         )
     except requests.RequestException as exc:
         raise NmbrsTransportError(
