@@ -9,6 +9,7 @@ import psycopg2
 import pytest
 
 from pipelines.sandbox.calendars import period_month
+from pipelines.sandbox.generator import run_periods
 from tests.support.dbt import materialize_erp_and_dbt
 
 HIDDEN_CODES = {"9900", "9910"}
@@ -121,12 +122,15 @@ def test_four_weekly_periods_are_labelled_as_periods_and_months_as_months(dbt_de
     assert labels == [("Studio O'Brien; Design", "NL03", "4000", "Salarissen", "PL")]
 
 
-def test_four_weekly_company_reconciles_by_period_end_month(dbt_demo):
+def test_four_weekly_company_reconciles_by_period_end_month(dbt_demo, sandbox):
     periods = dbt_demo.query(
         "select distinct year, period, calendar_year, calendar_month, period_end_date "
         "from marts.fct_payroll_lines where company_id = 102"
     )
-    assert len(periods) > 13  # a full previous year and part of this one
+    # Every period the sandbox has run: a full previous year (13) and this year's ended so far.
+    config = sandbox.state.config
+    assert {(p[0], p[1]) for p in periods} >= set(run_periods(config, sandbox.state.world.company(102)))
+    assert len(periods) >= 13
     for year, period, cal_year, cal_month, end_date in periods:
         assert (cal_year, cal_month) == period_month("Week4", year, period)
         assert (end_date.year, end_date.month) == (cal_year, cal_month)

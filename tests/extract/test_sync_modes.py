@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from psycopg2 import sql
 
+from pipelines.defs.nmbrs.partitions import company_year_key
 from pipelines.sandbox import orgstructure
 from tests.support.extract import TABLE_KEYS, expected_partitions
 
@@ -110,9 +111,18 @@ def test_materializations_carry_rows_mode_and_calls(synced):
     assert metadata["partition"] == event.asset_materialization.partition
     assert result.calls()["soap"] > 0
     assert (result.calls()["rest"] > 0) == (mode == "rest+soap")
+    # The last materialization of a company-year that has runs (in January this year's has none yet).
+    [(company, year)] = pipeline.query(
+        "select company_id, year from nmbrs.payroll_runs order by year desc, company_id limit 1"
+    )
+    with_runs = str(company_year_key(company, year))
+
     with pipeline.active(), dg.DagsterInstance.get() as instance:
-        event = instance.get_latest_materialization_event(dg.AssetKey(["nmbrs", "journals"]))
-        journals = {key: value.value for key, value in event.asset_materialization.metadata.items()}
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(["nmbrs", "journals"]), asset_partitions=[with_runs]),
+            limit=1,
+        ).records
+        journals = {key: value.value for key, value in records[0].asset_materialization.metadata.items()}
     if mode == "soap":
         assert journals["unavailable"] == "journals come from the REST API; source mode soap"
     else:

@@ -53,18 +53,22 @@ def test_a_report_that_repeats_a_block_is_refused_naming_the_key(reference, repo
     seconds = time.monotonic() - started
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-3000:]
+    world = sandbox.state.world
+    # Every company-year of company 103 with runs (in January this year has none: nothing to repeat).
+    with_runs = [y for y in (YEAR - 1, YEAR) if world.runs(103, y)]
     failed = [line for line in result.stderr.splitlines() if line.startswith("FAILED ")]
-    assert len(failed) == 2, output[-3000:]  # both company-years of company 103
+    assert len(failed) == len(with_runs) and with_runs, output[-3000:]
     for line in failed:
-        year = next(y for y in (YEAR - 1, YEAR) if f"company 103, year {y}" in line)
+        year = next(y for y in with_runs if f"company 103, year {y}" in line)
         assert f"the {label}: loading {table} partition" in line, line
         assert re.search(rf"repeat the key company_id=103, year={year}, {key}", line), line
         assert "the previous rows are kept" in line and "Fix:" in line, line
-    world = sandbox.state.world
     asked = 2 if report == WAGE_REPORT else sum(len(world.runs(103, year)) for year in (YEAR - 1, YEAR))
     assert rule.fired == asked, "each report was asked for once: a repeated key is never retried"
     assert differing(raw_only(pipeline.hashes()), raw_only(reference.hashes)) == []
     record_figure(
         "16_4_repeated_report_block",
-        **{label: f"exit 1, 2 partitions refused naming the key, 0 retries, rows kept, {seconds:.0f} s"},
+        **{
+            label: f"exit 1, {len(failed)} partition(s) refused naming the key, 0 retries, rows kept, {seconds:.0f} s"
+        },
     )

@@ -9,7 +9,6 @@ The 200 MB listing is measured by `python -m benchmarks.hostile_listing [--chunk
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
 import time
 
@@ -22,7 +21,6 @@ from tests.support.pipeline import PAYROLL, differing, raw_only, record_figure
 
 pytestmark = pytest.mark.reliability
 
-YEAR = dt.date.today().year
 LIST_GET_ALL = "soap:CompanyService.List_GetAll"
 PERSONAL_INFO = "soap:EmployeeService.PersonalInfo_GetAll_AllEmployeesByCompany"
 TASK_RESULT = "soap:ReportService.Reports_BackgroundTask_Result"
@@ -173,14 +171,15 @@ def test_a_drip_fed_report_download_stops_at_the_report_deadline(reference):
         timeout_seconds=10,
         report_deadline_seconds=3,
     )
+    year = sandbox.state.config.first_year  # a full year of runs, whatever the day
     with NmbrsSoapClient(settings, poll_interval=(0.2, 0.5), max_attempts=1) as client:
-        task = client.start_wage_component_report(103, YEAR - 1)
+        task = client.start_wage_component_report(103, year)
         client.wait_for_reports([task])
         rule = sandbox.state.faults.inject(TASK_RESULT, "drip", bytes_per_second=20)
         started = time.monotonic()
         try:
             with pytest.raises(ReportDownloadTimeout) as raised:
-                list(client.report_lines(task, kind="period", year=YEAR - 1))
+                list(client.report_lines(task, kind="period", year=year))
         finally:
             sandbox.state.faults.clear()
         seconds = time.monotonic() - started
