@@ -76,6 +76,7 @@ class IdentityStore:
         self._refresh: dict[str, Grant] = {}  # by the SHA-256 digest of the refresh token
         self._access: dict[str, Grant] = {}
         self._grants_file: Path | None = None
+        self._issued: list[str] = []  # every token this process issued (memory only, never saved)
 
     def keep_grants_in(self, path: Path) -> int:
         """Honour the live refresh grants kept in `path` and keep them there from now on; how many
@@ -212,8 +213,16 @@ class IdentityStore:
             refresh = secrets.token_urlsafe(32)
             self._refresh[_digest(refresh)] = Grant(client_id, scopes, float("inf"))
             token["refresh_token"] = refresh
+            self._issued.append(refresh)
+        self._issued.append(access)
         self._save()
         return token
+
+    def issued_tokens(self) -> list[str]:
+        """Every access and refresh token this sandbox process issued, revoked or not (for the leak and
+        secrets-at-rest tests: the grants file keeps only digests)."""
+        with self._lock:
+            return list(self._issued)
 
     def revoke(self, token: str) -> None:
         with self._lock:

@@ -44,7 +44,7 @@ def secured(make_database, tmp_path_factory):
             for name, value in SANDBOX_CREDENTIALS.items()
             if name in ("token", "client_secret", "subscription_key")
         }
-        for number, token in enumerate([*identity._access, *identity._refresh]):
+        for number, token in enumerate(identity.issued_tokens()):
             secrets[f"oauth token #{number}"] = token
         with pipeline.active():
             from pipelines.lib.encryption import key_ring

@@ -42,7 +42,7 @@ def _ring(pipeline) -> KeyRing:
 
 def _issued(secured) -> set[str]:
     identity = secured.sandbox.state.identity
-    return {*identity._access, *identity._refresh}
+    return set(identity.issued_tokens())
 
 
 def _key_file(secured) -> Path:
