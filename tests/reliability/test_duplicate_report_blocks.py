@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import subprocess
-import time
 
 import pytest
 
-from tests.support.pipeline import PAYROLL, differing, raw_only, record_figure
+from tests.support.pipeline import differing, raw_only, record_figure, sync_with_fault
 
 pytestmark = pytest.mark.reliability
 
@@ -37,26 +35,13 @@ CASES = {
 def test_a_report_that_repeats_a_block_is_refused_naming_the_key(reference, report):
     label, table, key = CASES[report]
     pipeline, sandbox = reference.pipeline, reference.sandbox
-    rule = sandbox.state.faults.inject(report, "repeat_block", times=None)
-    started = time.monotonic()
-    try:
-        result = subprocess.run(
-            [PAYROLL, "sync", "--company", "103", "--full-refresh", "--no-dbt"],
-            env=pipeline.subprocess_env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    finally:
-        sandbox.state.faults.clear()
-    seconds = time.monotonic() - started
-    output = result.stdout + result.stderr
+    run = sync_with_fault(pipeline, report, "repeat_block")
+    result, seconds, output, rule = run.result, run.seconds, run.output, run.rule
     assert result.returncode == 1, output[-3000:]
     world = sandbox.state.world
     # Every company-year of company 103 with runs (in January this year has none: nothing to repeat).
     with_runs = [y for y in (YEAR - 1, YEAR) if world.runs(103, y)]
-    failed = [line for line in result.stderr.splitlines() if line.startswith("FAILED ")]
+    failed = run.failed
     assert len(failed) == len(with_runs) and with_runs, output[-3000:]
     for line in failed:
         year = next(y for y in with_runs if f"company 103, year {y}" in line)

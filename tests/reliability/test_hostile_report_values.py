@@ -9,12 +9,10 @@ retried (the same report would come back) and every raw table keeps its rows.
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import time
 
 import pytest
 
-from tests.support.pipeline import PAYROLL, differing, raw_only, record_figure
+from tests.support.pipeline import differing, raw_only, record_figure, sync_with_fault
 
 pytestmark = pytest.mark.reliability
 
@@ -43,26 +41,13 @@ def test_a_value_outside_the_grammar_fails_the_sync_clearly_and_keeps_every_row(
     reference, report, value, message
 ):
     pipeline, sandbox = reference.pipeline, reference.sandbox
-    rule = sandbox.state.faults.inject(report, "report_value", times=None, value=value)
-    started = time.monotonic()
-    try:
-        result = subprocess.run(
-            [PAYROLL, "sync", "--company", "103", "--full-refresh", "--no-dbt"],
-            env=pipeline.subprocess_env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    finally:
-        sandbox.state.faults.clear()
-    seconds = time.monotonic() - started
-    output = result.stdout + result.stderr
+    run = sync_with_fault(pipeline, report, "report_value", value=value)
+    result, seconds, output, rule = run.result, run.seconds, run.output, run.rule
     assert result.returncode == 1, output[-3000:]
     world = sandbox.state.world
     # Every company-year of company 103 with runs (in January this year has none: no value to alter).
     with_runs = [y for y in (YEAR - 1, YEAR) if world.runs(103, y)]
-    failed = [line for line in result.stderr.splitlines() if line.startswith("FAILED ")]
+    failed = run.failed
     assert len(failed) == len(with_runs) and with_runs, output[-3000:]
     for line in failed:
         assert message in line and "Fix:" in line, line

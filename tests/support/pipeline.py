@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +159,43 @@ def new_pipeline(make_database, home: Path, sandbox, **extra: str | None) -> Pip
     env = make_env(url, home, sandbox.env_vars())
     env.update(extra)
     return Pipeline(sandbox, env, url)
+
+
+@dataclass
+class FaultedSync:
+    """`payroll sync --company C --full-refresh --no-dbt` in a child process, run while one sandbox
+    fault was active (cleared afterwards, whatever happened)."""
+
+    result: subprocess.CompletedProcess
+    seconds: float
+    rule: object  # the sandbox's fault rule (its `fired` counts the calls it answered)
+
+    @property
+    def output(self) -> str:
+        return self.result.stdout + self.result.stderr
+
+    @property
+    def failed(self) -> list[str]:
+        """The `FAILED …` lines the user sees, one per failed partition."""
+        return [line for line in self.result.stderr.splitlines() if line.startswith("FAILED ")]
+
+
+def sync_with_fault(pipeline: Pipeline, key: str, kind: str, company: int = 103, **params) -> FaultedSync:
+    faults = pipeline.sandbox.state.faults
+    rule = faults.inject(key, kind, times=None, **params)
+    started = time.monotonic()
+    try:
+        result = subprocess.run(
+            [PAYROLL, "sync", "--company", str(company), "--full-refresh", "--no-dbt"],
+            env=pipeline.subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    finally:
+        faults.clear()
+    return FaultedSync(result, time.monotonic() - started, rule)
 
 
 def step_errors(result) -> str:
