@@ -1,15 +1,23 @@
-{#- The company-year slice a run rebuilds: vars company_id and year, both or neither. -#}
+{#- The company-year slice a run rebuilds: vars company_id and year, both or neither; without
+    them, the environment variables PAYROLL_SLICE_COMPANY_ID and PAYROLL_SLICE_YEAR (what the Dagster
+    dbt step passes). dbt parses in full whenever --vars change, but after a change of an environment
+    variable it re-parses only the files that read it (the sliced models), so a sensor's slice run
+    keeps the partial parse of the last full build. -#}
 {% macro company_year_slice() %}
     {%- set company_id = var('company_id', none) -%}
     {%- set year = var('year', none) -%}
+    {%- if company_id is none and year is none -%}
+        {%- set company_id = env_var('PAYROLL_SLICE_COMPANY_ID', '') | trim or none -%}
+        {%- set year = env_var('PAYROLL_SLICE_YEAR', '') | trim or none -%}
+    {%- endif -%}
     {%- if company_id is none and year is none -%}
         {{ return(none) }}
     {%- endif -%}
     {%- if company_id is none or year is none
             or not (company_id | string).isdigit() or not (year | string).isdigit() -%}
         {{ exceptions.raise_compiler_error(
-            "Incremental slice: pass both vars as whole numbers, e.g. --vars '{\"company_id\": 101, \"year\": 2025}', "
-            ~ "or neither for a full rebuild; got company_id=" ~ company_id ~ ", year=" ~ year) }}
+            "Incremental slice: pass both vars as whole numbers, e.g. --vars '{\"company_id\": 101, \"year\": 2025}' "
+            ~ "(or PAYROLL_SLICE_COMPANY_ID and PAYROLL_SLICE_YEAR), or neither for a full rebuild; got company_id=" ~ company_id ~ ", year=" ~ year) }}
     {%- endif -%}
     {{ return({'company_id': company_id | int, 'year': year | int}) }}
 {% endmacro %}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ import pytest
 
 from pipelines.defs.dbt import assets
 from pipelines.defs.resources import WarehouseResource
+from pipelines.lib.settings import temporary_env
 from tests.support import demo_raw
 from tests.support.dbt import Warehouse, copy_project, run_dbt
 
@@ -59,6 +61,40 @@ def test_company_year_vars_rebuild_only_that_slice(clone, tmp_path):
     )
     assert february == [("difference", Decimal("100.00"))]
     assert {m: _rows_outside(clone, m, 101) for m in untouched} == untouched
+
+
+def test_the_slice_in_environment_variables_keeps_the_partial_parse_of_the_full_build(clone, tmp_path):
+    """What the Dagster dbt step passes (assets.slice_env): dbt re-parses only the sliced models, not
+    the whole project as after a change of --vars, and the next full build rebuilds tables again."""
+    year = min(d.year for d in clone.truth.erp_differences)
+    project = copy_project(tmp_path)
+    full = run_dbt(project, clone.url, "build")  # leaves the parse state in the project's target
+    assert full.returncode == 0, full.stdout[-3000:]
+    untouched = _rows_outside(clone, "fct_payroll_lines", 102)
+    clone.execute("update nmbrs.wage_components set value = value + 1 where company_id = 103")
+
+    with temporary_env(assets.slice_env(102, year)):
+        sliced = run_dbt(project, clone.url, "build")
+
+    assert sliced.returncode == 0, sliced.stdout[-3000:]
+    assert "Unable to do partial parsing" not in sliced.stdout
+    assert "incremental model marts.fct_payroll_lines" in sliced.stdout
+    assert _rows_outside(clone, "fct_payroll_lines", 102) == untouched  # 103's change is outside the slice
+    again = run_dbt(project, clone.url, "build")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "Unable to do partial parsing" not in again.stdout
+    assert "table model marts.fct_payroll_lines" in again.stdout
+    assert _rows_outside(clone, "fct_payroll_lines", 102) != untouched  # the full build took 103's change
+
+
+def test_the_dbt_step_passes_only_its_own_slice_to_dbt(monkeypatch):
+    monkeypatch.setenv("PAYROLL_SLICE_COMPANY_ID", "999")  # a stray value in the shell
+    monkeypatch.delenv("PAYROLL_SLICE_YEAR", raising=False)
+    with assets.dbt_slice_environment(None):
+        assert "PAYROLL_SLICE_COMPANY_ID" not in os.environ and "PAYROLL_SLICE_YEAR" not in os.environ
+    with assets.dbt_slice_environment({"company_id": 101, "year": 2025}):
+        assert (os.environ["PAYROLL_SLICE_COMPANY_ID"], os.environ["PAYROLL_SLICE_YEAR"]) == ("101", "2025")
+    assert os.environ["PAYROLL_SLICE_COMPANY_ID"] == "999" and "PAYROLL_SLICE_YEAR" not in os.environ
 
 
 def test_removing_a_mapping_row_fails_completeness_and_stops_the_marts(clone, tmp_path):

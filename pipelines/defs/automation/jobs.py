@@ -3,7 +3,7 @@
 `nmbrs_company_year_sync` loads one company-year partition of the Nmbrs payroll assets and builds
 everything downstream of them in the same run (dbt staging to marts, incremental on that slice).
 Dagster runs the unpartitioned dbt assets of such a job once per run, with the run's partition tags,
-which the dbt assets turn into `--vars`.
+which the dbt assets pass to dbt as PAYROLL_SLICE_COMPANY_ID and PAYROLL_SLICE_YEAR.
 """
 
 from __future__ import annotations

@@ -5,12 +5,17 @@ Before dbt starts, the mapping files must pass the checks of `payroll mapping ch
 is touched, on every path that builds the marts (sync, backfill, sensors, schedules, the UI).
 
 A run that carries company-year partition tags (a sensor-triggered run of one Nmbrs partition plus
-everything downstream) passes them as dbt vars, so the incremental marts rebuild only that slice.
+everything downstream) passes them to dbt as the environment variables PAYROLL_SLICE_COMPANY_ID and
+PAYROLL_SLICE_YEAR (`slice_env`, read by macros/company_year_slice.sql), so the incremental marts
+rebuild only that slice. Not as `--vars`: dbt parses the whole project again whenever the vars
+differ from those of its saved parse state, while a changed environment variable re-parses only the
+files that read it, so the slice run keeps the partial parse of the last full build.
 """
 
+import contextlib
 import functools
 import importlib.metadata
-import json
+import os
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
@@ -46,6 +51,35 @@ def slice_vars(tags: Mapping[str, str]) -> dict[str, int] | None:
             )
         )
     return {"company_id": int(company), "year": int(year)}
+
+
+SLICE_ENV = ("PAYROLL_SLICE_COMPANY_ID", "PAYROLL_SLICE_YEAR")
+
+
+def slice_env(company_id: int, year: int) -> dict[str, str]:
+    """The environment variables that make `dbt build` rebuild one company-year slice."""
+    return dict(zip(SLICE_ENV, (str(company_id), str(year)), strict=True))
+
+
+@contextlib.contextmanager
+def dbt_slice_environment(run_slice: Mapping[str, int] | None) -> Iterator[None]:
+    """os.environ (which dagster-dbt hands to dbt) with the slice's variables, or without any for a
+    full build, whatever the shell set; restored afterwards."""
+    saved = {name: os.environ.get(name) for name in SLICE_ENV}
+    values = slice_env(run_slice["company_id"], run_slice["year"]) if run_slice is not None else {}
+    try:
+        for name in SLICE_ENV:
+            if name in values:
+                os.environ[name] = values[name]
+            else:
+                os.environ.pop(name, None)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 UNMAPPED_COLUMNS = (
@@ -124,11 +158,12 @@ def payroll_dbt(
     args = ["build", "--no-use-colors"]
     run_slice = slice_vars(context.run.tags)
     if run_slice is not None:
-        args += ["--vars", json.dumps(run_slice)]
         context.log.info(f"dbt build of company {run_slice['company_id']}, year {run_slice['year']}")
-    invocation = dbt.cli(args, context=context, raise_on_error=False)
     completeness_failed = False
     succeeded = False
+    with dbt_slice_environment(run_slice):
+        # dbt starts here (the events are streamed below); the slice's variables reach it only.
+        invocation = dbt.cli(args, context=context, raise_on_error=False)
     try:
         for event in invocation.stream():
             event = _with_unmapped_listed(event, warehouse)
@@ -140,8 +175,8 @@ def payroll_dbt(
         error = None if invocation.is_successful() else str(invocation.get_error())
         succeeded = error is None
         if run_slice is None:
-            # The parse state of a build without --vars: the next full build (the next sync) parses
-            # partially. (A slice's --vars would make dbt parse in full anyway.)
+            # The parse state of a full build: the next build, full (the next sync) or a slice (the
+            # next sensor run), parses partially.
             keep_parse_state(invocation.target_path)
     finally:
         # A failed (or interrupted) build's dbt.log is kept: the target folder holding it goes next.
