@@ -1,14 +1,19 @@
 """The peer of `payroll sync` in the orchestration benchmark: the same extraction as a plain script.
 
     python -m benchmarks.bare_pipeline        # env: PAYROLL_DATABASE_URL, NMBRS_* (soap mode)
+    python -m benchmarks.bare_pipeline --company 101 --year 2026   # one company-year only
+
 
 No Dagster: the library's SOAP client, streaming parser and `replace_partition` called in a loop,
 the way a data engineer would script it; the same tables, the same order per company-year (start
 every report task, wait for them together, load), then the ERP files. `dbt build` runs after it,
-bare, in its own process (benchmarks.dbt_cli).
+bare, in its own process (benchmarks.dbt_cli). With --company and --year only that company-year
+is extracted (the bare peer of the new-run sensor's job in benchmarks.incremental).
 """
 
 from __future__ import annotations
+
+import argparse
 
 from pipelines.app.demo import use_sandbox_erp_files
 from pipelines.lib import erp, settings, warehouse
@@ -95,9 +100,22 @@ def load_erp(conn, folder) -> None:
 
 
 def main() -> None:
+    cli = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    cli.add_argument("--company", type=int, help="extract this company's --year only")
+    cli.add_argument("--year", type=int)
+    args = cli.parse_args()
     url = settings.database_url(start_embedded=False)
     conn = warehouse.connect(url)
     nmbrs = NmbrsSettings.from_env()
+    if args.company is not None:
+        client = NmbrsSoapClient(nmbrs)
+        try:
+            load_company_year(client, conn, args.company, args.year)
+        finally:
+            client.close()
+            conn.close()
+        print(f"calls={client.calls}")
+        return
     erp_folder = erp.erp_dir() or use_sandbox_erp_files(nmbrs)  # the sandbox's files, as `payroll sync` uses
     client = NmbrsSoapClient(nmbrs)
     try:

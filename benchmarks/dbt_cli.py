@@ -28,12 +28,14 @@ def dbt_env(env: Mapping[str, str], workdir: Path) -> dict[str, str]:
     }
 
 
-def dbt_build(env: Mapping[str, str], workdir: Path) -> ProcessRun:
-    """A full `dbt build` (seeds, models, tests) of the project; raises with dbt's output on failure."""
+def dbt_build(env: Mapping[str, str], workdir: Path, *args: str) -> ProcessRun:
+    """`dbt build` (seeds, models, tests) of the project, by default in full; `args` are added to
+    the command line. Raises with dbt's output on failure. The target folder is workdir's own: a
+    second build in the same workdir parses partially, as a data engineer's second build would."""
     project = str(settings.DBT_PROJECT_DIR)
     workdir.mkdir(parents=True, exist_ok=True)
     return run_measured(
-        [DBT, "build", "--project-dir", project, "--profiles-dir", project],
+        [DBT, "build", "--project-dir", project, "--profiles-dir", project, *args],
         env=dbt_env(env, workdir),
         workdir=workdir,
-    ).check("dbt build")
+    ).check(" ".join(["dbt build", *args]))

@@ -2,10 +2,14 @@
 
     python -m benchmarks.new_run_driver --company 1 --year 2026
 
-Executes the `nmbrs_company_year_sync` job (the company-year partition plus everything downstream,
-dbt with the company/year vars) in this process against the instance at DAGSTER_HOME, and prints
-one JSON line: the job's wall time and the time of its dbt step, both measured around the run only
-(interpreter start-up and imports excluded).
+Evaluates the real `nmbrs_new_runs` sensor in this process (one tick, with the definitions'
+resources, against the instance at DAGSTER_HOME; no cursor, so it compares Nmbrs with the
+warehouse, as a sensor just switched on does), then executes every run request of the tick as the
+daemon would launch it: the `nmbrs_company_year_sync` job for the request's partition with its
+tags (the company-year partition plus everything downstream, dbt on that slice). The tick must
+request the company-year given. Prints one JSON line: the time from the start of the tick to the
+end of the last run, the tick's and the job's time and that of its dbt step, all measured around
+the work only (interpreter start-up and imports excluded).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import time
 
 JOB = "nmbrs_company_year_sync"
+SENSOR = "nmbrs_new_runs"
 DBT_STEP = "payroll_dbt"
 
 
@@ -41,29 +46,59 @@ def main() -> None:
 
     import dagster as dg
 
-    from pipelines.definitions import defs
+    from pipelines.definitions import defs as load_defs
     from pipelines.defs.nmbrs.partitions import company_year_key
     from pipelines.lib import settings
 
     settings.prepare_environment(start_embedded=False)
-    job = defs().resolve_job_def(JOB)
+    defs = load_defs()
+    sensor = defs.resolve_sensor_def(SENSOR)
+    job = defs.resolve_job_def(JOB)
+    wanted = str(company_year_key(args.company, args.year))
     with dg.DagsterInstance.get() as instance:
         start = time.perf_counter()
-        outcome = job.execute_in_process(
-            instance=instance,
-            partition_key=str(company_year_key(args.company, args.year)),
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            raise_on_error=False,
-        )
-        seconds = time.perf_counter() - start
-        if not outcome.success:
-            failure = outcome.get_run_failure_event()
+        with dg.build_sensor_context(
+            instance=instance, cursor=None, definitions=defs, resources=defs.resources
+        ) as context:
+            tick = sensor(context)
+        tick_seconds = time.perf_counter() - start
+        requests = list(tick.run_requests or [])
+        if wanted not in {request.partition_key for request in requests}:
             raise SystemExit(
-                f"{JOB} for company {args.company}, year {args.year} failed: {failure and failure.message}"
+                f"the {SENSOR} tick did not request {wanted}: "
+                f"{[r.partition_key for r in requests]} ({tick.skip_reason})"
             )
-        steps = _step_seconds(instance.all_logs(outcome.run_id))
+        steps: dict[str, float] = {}
+        job_seconds = 0.0
+        for request in requests:
+            job_start = time.perf_counter()
+            outcome = job.execute_in_process(
+                instance=instance,
+                partition_key=request.partition_key,
+                tags=request.tags,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                raise_on_error=False,
+            )
+            job_seconds += time.perf_counter() - job_start
+            if not outcome.success:
+                failure = outcome.get_run_failure_event()
+                raise SystemExit(f"{JOB} for {request.partition_key} failed: {failure and failure.message}")
+            for key, seconds in _step_seconds(instance.all_logs(outcome.run_id)).items():
+                steps[key] = steps.get(key, 0.0) + seconds
+        seconds = time.perf_counter() - start
     dbt_seconds = sum(duration for key, duration in steps.items() if DBT_STEP in key)
-    print(json.dumps({"seconds": seconds, "dbt_seconds": dbt_seconds, "steps": steps}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "tick_seconds": tick_seconds,
+                "job_seconds": job_seconds,
+                "dbt_seconds": dbt_seconds,
+                "requests": len(requests),
+                "steps": steps,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -89,3 +89,47 @@ def test_quick_orchestration_benchmark_runs_against_the_sandbox(bench_server, tm
     assert code == 0, text
     assert "FAILED" not in text
     assert "Both warehouses ended with identical row counts and totals" in text
+
+
+def test_scale_sizes_measure_the_cost_per_extra_company_year_at_the_size_asked_and_at_20():
+    from benchmarks import scale
+
+    assert scale.sizes_for(200, 100) == {
+        "asked": (200, 100),
+        "reference": (20, 100),
+        "base": (2, 100),
+        "few employees": (2, 10),
+    }
+    assert scale.sizes_for(50, 100)["reference"] == (20, 100)
+    assert scale.sizes_for(4, 3) == {
+        "asked": (4, 3),
+        "reference": (2, 3),
+        "base": (1, 3),
+        "few employees": (1, 1),
+    }
+
+    class Sync:
+        def __init__(self, seconds):
+            self.seconds = seconds
+
+    small = {"sync": Sync(40.0), "company_years": 4}
+    big = {"sync": Sync(180.0), "company_years": 40}
+    assert scale.per_extra_company_year(small, big) == pytest.approx(140.0 / 36)
+
+
+def test_scale_skips_the_rest_path_with_its_reason_while_rest_mode_is_refused(tmp_path):
+    from benchmarks import scale
+    from benchmarks.harness import BenchContext
+
+    refusal = scale.rest_refusal()
+    if refusal is None:
+        pytest.skip("this checkout loads NMBRS_SOURCE_MODE=rest: the scale benchmark measures that path")
+    ctx = BenchContext(quick=True, admin_url="unused", workdir=tmp_path, options={"source_modes": ["rest"]})
+
+    section = scale.run(ctx)
+
+    assert section.tables == [] and section.targets == []
+    assert any(
+        note.startswith("Not measured: the REST run-output path") and refusal in note
+        for note in section.notes
+    )
