@@ -223,7 +223,9 @@ def test_tables_have_no_duplicates_after_all_of_it(pipeline):
 @pytest.mark.security
 def test_personal_data_only_on_opt_in_and_only_in_the_restricted_schema(pipeline):
     state = pipeline.sandbox.state
-    people = {(e.company_id, e.id): e for c in state.world.companies() for e in state.world.employees(c.id)}
+    people = {  # on the warehouse keys: company and employee numbers
+        (c.number, e.number): e for c in state.world.companies() for e in state.world.employees(c.id)
+    }
     year = max(state.world.years(103))
 
     opted_in = _with_env(pipeline, PAYROLL_STORE_PERSONAL_DATA="true").sync(companies=[103], since=year)

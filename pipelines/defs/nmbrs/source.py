@@ -310,18 +310,18 @@ class NmbrsSession:
         if self.source_mode == "rest+soap":
             pairs = id_join.join_ids(
                 "employee",
-                ((e.employee_id, (e, p)) for e, p in rows),
-                ((e.employee_id, e) for e, _ in self.soap_employees(company_id)),
+                ((e.employee_id, e) for e, _ in rows),
+                ((e.employee_id, (e, p)) for e, p in self.soap_employees(company_id)),
                 f"listing the employees of company {company_id}",
             )
-            rows = [
+            rows = [  # SOAP's display name and personal data (its BSN: REST's is never asked)
                 (
                     dataclasses.replace(
                         rest, soap_employee_id=soap.soap_employee_id, display_name=soap.display_name
                     ),
                     personal,
                 )
-                for (rest, personal), soap in pairs
+                for rest, (soap, personal) in pairs
             ]
         numbers = {e.rest_employee_id: e.employee_id for e, _ in rows}
         rest_company = self.rest_company(company_id).company_id
