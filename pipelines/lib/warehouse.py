@@ -41,19 +41,19 @@ RAW_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "nmbrs.environment": ("domain text, subdomain text, source_mode text", ()),
     "nmbrs.companies": (
         "company_id integer not null, company_number text, name text, period_type text, kvk_number text, "
-        "phone_number text, email text, website text",
+        "phone_number text, email text, website text, soap_company_id integer, rest_company_id text",
         ("company_id",),
     ),
     "nmbrs.payroll_runs": (
         "company_id integer not null, year integer not null, run_id text not null, run_number integer, "
         "period_start integer, period_end integer, description text, run_at timestamp, is_locked boolean, "
-        "run_type text",
+        "run_type text, soap_run_id text, rest_run_id text",
         ("company_id", "year"),
     ),
     "nmbrs.employees": (
         "company_id integer not null, employee_id integer not null, employee_number text, display_name text, "
         "first_name text, initials text, prefix text, last_name text, gender text, start_period integer, "
-        "start_year integer, creation_date timestamp",
+        "start_year integer, creation_date timestamp, soap_employee_id integer, rest_employee_id text",
         ("company_id",),
     ),
     "nmbrs_restricted.employee_personal": (
@@ -100,6 +100,15 @@ RAW_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
         "amount numeric not null",
         ("entity", "year"),
     ),
+}
+
+# Columns added after a table was first released: added to an existing warehouse at the next load
+# (ensure_raw_schema), so a warehouse made before them keeps its rows. The API ids next to the keys
+# (docs/nmbrs-api.md): nullable, filled by whichever API delivered the row.
+ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "nmbrs.companies": (("soap_company_id", "integer"), ("rest_company_id", "text")),
+    "nmbrs.employees": (("soap_employee_id", "integer"), ("rest_employee_id", "text")),
+    "nmbrs.payroll_runs": (("soap_run_id", "text"), ("rest_run_id", "text")),
 }
 
 # table -> the unique key its grain implies, enforced by a unique index at every load (a listing or
@@ -223,6 +232,12 @@ def ensure_raw_schema(conn) -> None:
                         sql.Identifier(f"{name}_partition_idx"),
                         sql.Identifier(schema, name),
                         sql.SQL(", ").join(sql.Identifier(k) for k in keys),
+                    )
+                )
+            for column, kind in ADDED_COLUMNS.get(table, ()):
+                cur.execute(
+                    sql.SQL("alter table {} add column if not exists {} " + kind).format(
+                        sql.Identifier(schema, name), sql.Identifier(column)
                     )
                 )
             if table in UNIQUE_KEYS:

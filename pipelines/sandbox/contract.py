@@ -71,6 +71,7 @@ SCOPES = frozenset(
 # The scopes that satisfy each REST route (any one of them), as the vendor's OpenAPI document lists them.
 ROUTE_SCOPES: dict[str, frozenset[str]] = {
     "companies": frozenset({"company.info", "company.info.read"}),
+    "company_period": frozenset({"company.info", "company.info.read"}),
     "debtors": frozenset({"company.info", "company.info.read"}),
     "debtor_companies": frozenset({"company.info", "company.info.read"}),
     "runs": frozenset({"company.payrollsettings.read"}),

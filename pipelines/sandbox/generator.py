@@ -87,7 +87,7 @@ TRADES = (
 def companies(config: ScenarioConfig) -> list[Company]:
     if config.is_demo_world:
         return [
-            _company(cid, name, ptype, entity, pension, index)
+            _company(cid, name, ptype, entity, pension, index, number=cid)
             for index, (cid, name, ptype, entity, pension, _) in enumerate(DEMO_COMPANIES, start=1)
         ]
     result = []
@@ -99,11 +99,22 @@ def companies(config: ScenarioConfig) -> list[Company]:
     return result
 
 
-def _company(company_id: int, name: str, period_type: str, entity: str, pension: bool, index: int) -> Company:
+def _company(
+    company_id: int,
+    name: str,
+    period_type: str,
+    entity: str,
+    pension: bool,
+    index: int,
+    number: int | None = None,
+) -> Company:
+    """A company; its Nmbrs number is `number` (the demo world: equal to its SOAP id, so 101..103 mean
+    the same company in every id space) or else its index (generated worlds: number != SOAP id 100+index,
+    which keeps the id spaces visibly apart; docs/nmbrs-api.md)."""
     slug = _ascii_slug(name.split(" B.V.")[0]) or f"company{company_id}"
     return Company(
         id=company_id,
-        number=index,
+        number=index if number is None else number,
         name=name,
         period_type=period_type,
         erp_entity=entity,

@@ -42,7 +42,11 @@ from pipelines.sandbox.world import SandboxError
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 SCOPE_REFUSAL_CODE = 40301  # modeled: the vendor lists no code for a token without the route's scope
-RUN_TYPES = {"regular": "normal", "correction": "twk"}  # modeled: a correction is retroactive (twk)
+RUN_TYPES = {"regular": "normal", "correction": "twk"}
+PERIOD_TYPES = {
+    "Month": "month",
+    "Week4": "4-weeks",
+}  # the vendor's CompanyPeriodType  # modeled: a correction is retroactive (twk)
 DOCUMENT_PENDING = "Document is being processed"
 _ID = r"(?P<{}>[^/]+)"
 _COMPANY = rf"^/api/companies/{_ID.format('company_id')}"
@@ -51,6 +55,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern + "/?$", re.IGNORECASE))
     for name, pattern in (
         ("companies", r"^/api/companies"),
+        ("company_period", rf"{_COMPANY}/period"),
         ("debtors", r"^/api/debtors"),
         ("debtor_companies", rf"^/api/debtors/{_ID.format('debtor_id')}/companies"),
         ("employees", rf"{_COMPANY}/employees"),
@@ -261,6 +266,26 @@ def companies(call: Call) -> list[dict]:
     if call.state.config.debtors > 1:
         raise _fail(403, 40306, "ForbiddenMultiDebtor", "ForbiddenMultiDebtor.")
     return [_company_record(call.ids, c) for c in call.state.world.companies()]
+
+
+def company_period(call: Call) -> list[dict]:
+    """The company's current period and its period type (`CompanyPeriod`): the period of the latest
+    run, or period 1 of the current year before any run (modeled)."""
+    company = _company(call)
+    world = call.state.world
+    latest = max(
+        ((r.year, r.period_end) for y in world.years(company.id) for r in world.runs(company.id, y)),
+        default=(call.state.config.as_of.year, 1),
+    )
+    kind = PERIOD_TYPES[company.period_type]
+    letter = {"month": "M", "4-weeks": "4W"}[kind]
+    return [
+        {
+            "period": {"year": latest[0], "period": latest[1]},
+            "periodType": kind,
+            "displayPeriod": f"{latest[0]}-{latest[1]}-{letter}",
+        }
+    ]
 
 
 def debtors(call: Call) -> list[dict]:
@@ -558,6 +583,7 @@ def documents(call: Call) -> Response:
 
 HANDLERS: dict[str, Callable[[Call], list[dict] | Response]] = {
     "companies": companies,
+    "company_period": company_period,
     "debtors": debtors,
     "debtor_companies": debtor_companies,
     "employees": employees,

@@ -68,12 +68,14 @@ class Truth:
         if table not in LINE_TABLES:
             raise ValueError(f"{table!r} has no lines; choose one of {', '.join(sorted(LINE_TABLES))}")
         for cid, y in self._partitions(company_id, year):
+            # The warehouse keys employees on their employee number (docs/nmbrs-api.md), not an API id.
+            number = {e.id: e.number for e in self._world.employees(cid)}
             if table == "payslips":
                 for run in self._world.runs(cid, y):
                     for row in self._world.payslips(run):
                         for line in row.lines:
                             yield TruthLine(
-                                cid, y, row.period, row.employee_id, line.code, line.value, run.number
+                                cid, y, row.period, number[row.employee_id], line.code, line.value, run.number
                             )
                 continue
             codes = {
@@ -84,7 +86,7 @@ class Truth:
             for row in self._world.period_report(cid, y):
                 for line in row.lines:
                     if wanted is None or line.code in wanted:
-                        yield TruthLine(cid, y, row.period, row.employee_id, line.code, line.value)
+                        yield TruthLine(cid, y, row.period, number[row.employee_id], line.code, line.value)
 
     def rows(
         self, table: str, company_id: int | None = None, year: int | None = None, **filters: object

@@ -62,9 +62,10 @@ def _client(sandbox, url) -> tuple[NmbrsRestClient, Recorder]:
 
 
 def _read_everything(client: NmbrsRestClient, year: int) -> None:
-    """What the product reads: companies, then per company runs, employees, their history and
-    org structure, entered components, the run output and every journal variant."""
+    """What the product reads: companies, then per company its period type, runs, employees, their
+    history and org structure, entered components, the run output and every journal variant."""
     for company in client.companies():
+        assert client.period_type(company.company_id) in {"Month", "Week4"}
         runs = client.runs(company.company_id, year)
         client.employees(company.company_id)
         client.personal_info(company.company_id)
@@ -128,6 +129,7 @@ def test_every_rest_answer_the_product_reads_validates_against_the_vendor_schema
         ("/api/companies", 400),
         ("/api/debtors", 200),
         ("/api/debtors/{debtorId}/companies", 200),
+        ("/api/companies/{companyId}/period", 200),
         ("/api/companies/{companyId}/runs", 200),
         ("/api/companies/{companyId}/runs", 404),
         ("/api/companies/{companyId}/runs", 401),

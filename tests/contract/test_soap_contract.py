@@ -274,8 +274,11 @@ PAYSLIP = "Reports_GetPayslipByRunCompany_v2_Background"
 
 
 def _truth(sb, table: str, company_id: int, year: int, run_number: int | None = None) -> list[tuple]:
+    """The truth's lines (keyed on employee numbers, as the warehouse) on SOAP's employee ids, as
+    the report has them."""
+    soap_id = {e.number: e.id for e in sb.state.world.employees(company_id)}
     return sorted(
-        (line.employee_id, line.period, line.code, line.value)
+        (soap_id[line.employee_id], line.period, line.code, line.value)
         for line in sb.state.truth.lines(table, company_id, year)
         if run_number is None or line.run_number == run_number
     )

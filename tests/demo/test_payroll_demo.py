@@ -88,10 +88,13 @@ def processes_in(checkout: Path) -> list[psutil.Process]:
     return found
 
 
-def company_year_calls(stdout: str) -> list[int]:
-    """SOAP calls reported by each company-year step."""
+def company_year_calls(stdout: str) -> list[tuple[int, int]]:
+    """(SOAP, REST) calls reported by each company-year step."""
     return [
-        int(n) for n in re.findall(r"company \d+, year \d+: done in [\d.]+s: .*?; (\d+) SOAP and", stdout)
+        (int(soap), int(rest))
+        for soap, rest in re.findall(
+            r"company \d+, year \d+: done in [\d.]+s: .*?; (\d+) SOAP and (\d+) REST calls", stdout
+        )
     ]
 
 
@@ -118,7 +121,8 @@ def test_payroll_demo_twice(make_database, tmp_path):
     assert re.search(r"Bakkerij de Vries B\.V\. .* 4000 Salarissen .* -100\.00 +difference", out)
     assert "payroll export --format xlsx --out export/" in out
     assert "demo finished" in out
-    assert all(calls > 0 for calls in company_year_calls(out))
+    # The demo runs the default mode, rest: every company-year from REST alone, no SOAP call.
+    assert company_year_calls(out) and all(soap == 0 and rest > 0 for soap, rest in company_year_calls(out))
     assert not port_is_open(port), "the demo left its sandbox serving"
     assert processes_of(home) == []
 
@@ -143,10 +147,10 @@ def test_payroll_demo_twice(make_database, tmp_path):
     # the stored connection is reused rather than connected again on every run (issue 14 item 6).
     assert "REST: reusing the stored connection" in out
     assert "the stored token was issued by an earlier sandbox" not in out
-    # rest+soap joins REST ids to SOAP ids with one SOAP company listing per company-year (a known cost,
-    # to go when REST becomes the default source); an unchanged partition re-fetches no report, which
-    # would take at least two more calls (start and result).
-    assert company_year_calls(out) and all(calls <= 1 for calls in company_year_calls(out))
+    # rest mode calls no SOAP at all; an unchanged partition lists its company and runs and fetches no
+    # run output (which would take a start and a document call per run).
+    calls = company_year_calls(out)
+    assert calls and all(soap == 0 and rest <= 2 for soap, rest in calls), calls
     assert re.search(r"\d+ matched, 1 difference, 1 missing_in_erp, 1 missing_in_payroll", out)
     assert second_seconds < first_seconds, (first_seconds, second_seconds)
     assert not port_is_open(port)

@@ -43,6 +43,16 @@ def pipeline(make_pipeline):
     return pipeline
 
 
+@pytest.fixture(scope="module")
+def soap_pipeline(make_pipeline):
+    """A soap pipeline synced once: the SOAP runs and reports (this module's report faults) are read
+    in source mode soap only; rest and rest+soap read the REST run output."""
+    pipeline = make_pipeline("soap")
+    result = pipeline.sync()
+    assert result.success, [f"{s.name}: {s.error}" for s in result.failures]
+    return pipeline
+
+
 def _run_ids(pipeline) -> dict[tuple[str, int, int], set[str]]:
     found = {}
     for table in PARTITIONED:
@@ -93,7 +103,8 @@ def test_no_bsn_birth_date_or_secret_in_logs_event_log_or_tables(pipeline):
     assert pipeline.query("select count(*), count(display_name) from nmbrs.employees")[0][0] == len(people)
 
 
-def test_correction_resync_replaces_only_that_partition(pipeline):
+def test_correction_resync_replaces_only_that_partition(soap_pipeline):
+    pipeline = soap_pipeline
     state = pipeline.sandbox.state
     year = min(state.world.years(101))
     if keep_last_run_out_of(state, 101, year):  # in January: so that the correction locks no run of `year`
@@ -139,21 +150,38 @@ def test_correction_resync_replaces_only_that_partition(pipeline):
         )
 
 
-def test_transient_faults_retry_to_success(pipeline):
+# The transient faults of each source mode, on the calls that mode makes: rest+soap reads the runs and
+# the run output over REST (documents), soap the runs and the reports over SOAP.
+TRANSIENT_FAULTS = {
+    "rest+soap": (
+        ("rest:runs", "503", {}),
+        ("rest:run_output", "task_error", {}),
+        ("rest:documents", "reset", {"after": 1}),
+        ("rest:documents", "truncate", {"after": 4}),
+    ),
+    "soap": (
+        ("soap:CompanyService.Run_GetList", "500", {}),
+        (PAYSLIP_REPORT, "task_error", {}),
+        ("soap:ReportService.Reports_BackgroundTask_Result", "reset", {"after": 1}),
+        ("soap:ReportService.Reports_BackgroundTask_Result", "truncate", {"after": 4}),
+    ),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(TRANSIENT_FAULTS))
+def test_transient_faults_retry_to_success(request, mode):
+    pipeline = request.getfixturevalue("pipeline" if mode == "rest+soap" else "soap_pipeline")
     state = pipeline.sandbox.state
     year = max(state.world.years(102))
     state.add_run(102, year)
-    state.faults.inject("rest:runs", "503")
-    state.faults.inject("soap:CompanyService.Run_GetList", "500")
-    state.faults.inject(PAYSLIP_REPORT, "task_error")
-    state.faults.inject("soap:ReportService.Reports_BackgroundTask_Result", "reset", after=1)
-    state.faults.inject("soap:ReportService.Reports_BackgroundTask_Result", "truncate", after=4)
+    for key, kind, params in TRANSIENT_FAULTS[mode]:
+        state.faults.inject(key, kind, **params)
 
     result = pipeline.sync(companies=[102], since=year)
 
     assert result.success, [f"{s.name}: {s.error}" for s in result.failures]
     assert all(rule.exhausted for rule in state.faults.rules())
-    assert sum(step.retries for step in result.steps) >= 1  # the failed report task re-ran the step
+    assert sum(step.retries for step in result.steps) >= 1  # the failed task re-ran the step
     for table in ("wage_components", "payslips"):
         assert (
             pipeline.partition_figures(f"nmbrs.{table}")[(102, year)]
@@ -167,7 +195,8 @@ def _with_env(pipeline, **overrides):
     return ExtractPipeline(pipeline.sandbox, {**pipeline.env, **overrides}, pipeline.database_url)
 
 
-def test_missing_permission_fails_fast_and_keeps_the_partition(pipeline):
+def test_missing_permission_fails_fast_and_keeps_the_partition(soap_pipeline):
+    pipeline = soap_pipeline
     from pipelines.sandbox.contract import ALL_OPERATIONS
 
     state = pipeline.sandbox.state
@@ -196,7 +225,8 @@ def test_missing_permission_fails_fast_and_keeps_the_partition(pipeline):
     )
 
 
-def test_report_task_past_the_deadline_stops_with_a_clear_error(pipeline):
+def test_report_task_past_the_deadline_stops_with_a_clear_error(soap_pipeline):
+    pipeline = soap_pipeline
     state = pipeline.sandbox.state
     year = max(state.world.years(101))
     impatient = _with_env(pipeline, NMBRS_REPORT_DEADLINE_SECONDS="2")
@@ -223,7 +253,9 @@ def test_tables_have_no_duplicates_after_all_of_it(pipeline):
 @pytest.mark.security
 def test_personal_data_only_on_opt_in_and_only_in_the_restricted_schema(pipeline):
     state = pipeline.sandbox.state
-    people = {(e.company_id, e.id): e for c in state.world.companies() for e in state.world.employees(c.id)}
+    people = {  # on the warehouse keys: company and employee numbers
+        (c.number, e.number): e for c in state.world.companies() for e in state.world.employees(c.id)
+    }
     year = max(state.world.years(103))
 
     opted_in = _with_env(pipeline, PAYROLL_STORE_PERSONAL_DATA="true").sync(companies=[103], since=year)

@@ -18,7 +18,7 @@ def test_a_department_listing_that_repeats_an_employee_loads_each_entry_once(mak
     assert rule.fired >= 1
     world, first_year = sandbox.state.world, sandbox.state.config.first_year
     expected = {
-        (company.id, employee.id, "department", a.code, a.year, a.period)
+        (company.number, employee.number, "department", a.code, a.year, a.period)  # the warehouse keys
         for company in world.companies()
         for employee in world.employees(company.id)
         for a in orgstructure.departments(company, employee, first_year)

@@ -10,7 +10,7 @@ from pipelines.defs.nmbrs.partitions import company_year_key
 from pipelines.sandbox import orgstructure
 from tests.support.extract import TABLE_KEYS, expected_partitions
 
-MODES = ("rest+soap", "soap")  # `rest` alone refuses until the raw tables hold REST's UUIDs (below)
+MODES = ("rest", "rest+soap", "soap")
 
 
 @pytest.fixture(scope="module", params=MODES)
@@ -38,8 +38,9 @@ def _sandbox_assignments(pipeline) -> set[tuple]:
                 ("department", orgstructure.departments(company, employee, first_year)),
                 ("cost_centre", orgstructure.cost_centres(company, employee)),
             ):
-                expected |= {
-                    (company.id, employee.id, kind, a.code, a.description, a.year, a.period) for a in history
+                expected |= {  # keyed on the company and employee numbers (docs/nmbrs-api.md)
+                    (company.number, employee.number, kind, a.code, a.description, a.year, a.period)
+                    for a in history
                 }
     return expected
 
@@ -75,19 +76,19 @@ def test_every_table_equals_the_sandbox_to_the_cent(synced):
         "complete"
     }
     assert pipeline.query("select count(*) from nmbrs.source_coverage")[0][0] == len(result.partitions)
-    # Nmbrs's journals are REST documents: every run's journal in rest+soap, none in soap.
+    # Nmbrs's journals are REST documents: every run's journal in rest and rest+soap, none in soap.
     (journal_runs,) = pipeline.query(
         "select count(distinct (company_id, year, run_number)) from nmbrs.journals"
     )[0]
-    assert journal_runs == (sum(runs.values()) if mode == "rest+soap" else 0)
-    # The employees' department and cost-centre histories are REST lists, on the SOAP employee ids.
+    assert journal_runs == (sum(runs.values()) if mode != "soap" else 0)
+    # The employees' department and cost-centre histories are REST lists, on the employee numbers.
     assignments = set(
         pipeline.query(
             "select company_id, employee_id, kind, code, description, valid_from_year, valid_from_period "
             "from nmbrs.employee_assignments"
         )
     )
-    assert assignments == (_sandbox_assignments(pipeline) if mode == "rest+soap" else set())
+    assert assignments == (_sandbox_assignments(pipeline) if mode != "soap" else set())
 
     # Load columns on every row.
     for table in TABLE_KEYS:
@@ -109,8 +110,8 @@ def test_materializations_carry_rows_mode_and_calls(synced):
     assert metadata["source_mode"] == mode
     assert {"rows", "rows_loaded", "calls_soap", "calls_rest", "partition", "drift"} <= set(metadata)
     assert metadata["partition"] == event.asset_materialization.partition
-    assert result.calls()["soap"] > 0
-    assert (result.calls()["rest"] > 0) == (mode == "rest+soap")
+    assert (result.calls()["soap"] > 0) == (mode != "rest")
+    assert (result.calls()["rest"] > 0) == (mode != "soap")
     # The last materialization of a company-year that has runs (in January this year's has none yet).
     [(company, year)] = pipeline.query(
         "select company_id, year from nmbrs.payroll_runs order by year desc, company_id limit 1"
@@ -164,15 +165,3 @@ def test_unchanged_partitions_cost_one_listing_call_each(synced):
     assert again.rows_loaded().get("nmbrs/wage_components", 0) == 0
     report_calls = counters.total("soap:ReportService")
     assert report_calls == 0
-
-
-def test_rest_only_mode_refuses_with_the_fix_and_loads_nothing(make_pipeline):
-    """REST alone cannot be loaded while the raw tables hold SOAP's integer ids: the sync says so."""
-    pipeline = make_pipeline("rest")
-    result = pipeline.sync()
-    assert not result.success and result.failures
-    for step in result.failures:
-        assert "NMBRS_SOURCE_MODE=rest cannot load yet" in step.error, step.error
-        assert "use NMBRS_SOURCE_MODE=rest+soap" in step.error
-    assert pipeline.query("select count(*) from nmbrs.companies") == [(0,)]
-    assert pipeline.sandbox.state.counters.total("soap:") == 0

@@ -30,13 +30,20 @@ def test_connect_then_doctor_reports_active(cli_env):
     connected = run(["connect", "--auto-approve-sandbox"], cli_env)
     assert connected.returncode == 0, connected.stderr
     assert "/connect/authorize?" in connected.stdout and "Connected" in connected.stdout
-    doctor = run(["doctor"], cli_env)
+    doctor = run(["doctor"], cli_env)  # the default mode: rest
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert doctor.stdout.rstrip().endswith("Active")
+    assert "source mode rest" in doctor.stdout and "REST delivers complete data" in doctor.stdout
+    assert "retires the SOAP API" not in doctor.stdout and "permission " not in doctor.stdout
+    both = run(["doctor"], {**cli_env, "NMBRS_SOURCE_MODE": "rest+soap"})
+    assert both.returncode == 0, both.stdout + both.stderr
+    assert both.stdout.rstrip().endswith("Active")
     for operation in REQUIRED_OPERATIONS:
-        assert f"permission {operation}" in doctor.stdout
-    assert cli_env["NMBRS_TOKEN"] not in doctor.stdout + doctor.stderr
-    assert cli_env["NMBRS_CLIENT_SECRET"] not in doctor.stdout + doctor.stderr
+        assert f"permission {operation}" in both.stdout
+    assert "Nmbrs retires the SOAP API on 2027-03-01" in " ".join(both.stdout.split())
+    for output in (doctor, both):
+        assert cli_env["NMBRS_TOKEN"] not in output.stdout + output.stderr
+        assert cli_env["NMBRS_CLIENT_SECRET"] not in output.stdout + output.stderr
 
 
 @pytest.mark.parametrize("operation", REQUIRED_OPERATIONS)

@@ -45,7 +45,7 @@ def test_ids_are_uuid_strings_and_company_numbers_strings(sb, connected):
         + [e.employee_id for e in employees]
     ):
         assert isinstance(value, str) and str(uuid.UUID(value)) == value
-    assert [c.number for c in companies] == ["1", "2", "3"]
+    assert [c.number for c in companies] == ["101", "102", "103"]  # the demo world: number = SOAP id
     assert all(isinstance(e.employee_number, int) for e in employees)
 
 
@@ -117,8 +117,8 @@ def test_a_token_refused_again_after_its_refresh_is_not_refreshed_twice(sb, conn
 def test_no_access_to_data_names_the_company(sb, connected, code):
     sb.state.faults.inject("rest:runs", "forbidden", times=None, code=code)
     with NmbrsRestClient(*connected) as client:
-        bakery = next(c for c in client.companies() if c.number == "1")
-        with pytest.raises(RestError, match=rf"code {code}\).*company 1 'Bakkerij de Vries B.V.'") as error:
+        bakery = next(c for c in client.companies() if c.number == "101")
+        with pytest.raises(RestError, match=rf"code {code}\).*company 101 'Bakkerij de Vries B.V.'") as error:
             client.runs(bakery.company_id, sb.state.config.first_year)
         assert client.retries == 0
     assert bakery.company_id in str(error.value)
@@ -242,9 +242,10 @@ def test_the_run_outputs_of_a_year_add_up_to_the_soap_period_report(sb, connecte
                 for line in lines:
                     key = (line.employee_id, line.period, line.code)
                     totals[key] = totals.get(key, Decimal("0.00")) + line.value
-    ids = sb.state.rest_ids
-    expected = {
-        (ids.employee(sb.state.world.employee(x.company_id, x.employee_id)), x.period, x.code): x.value
+    ids, world = sb.state.rest_ids, sb.state.world
+    by_number = {(c.number, e.number): e for c in world.companies() for e in world.employees(c.id)}
+    expected = {  # truth lines are keyed on the employee number, as the warehouse is
+        (ids.employee(by_number[(x.company_id, x.employee_id)]), x.period, x.code): x.value
         for x in sb.state.truth.lines("wage_components", year=year)
     }
     assert totals == expected

@@ -16,6 +16,13 @@ import pytest
 
 from tests.support.pipeline import differing, raw_only, record_figure, sync_with_fault
 
+
+@pytest.fixture
+def reference(soap_reference):
+    """This module's faults are in the SOAP reports, which only source mode soap reads."""
+    return soap_reference
+
+
 pytestmark = pytest.mark.reliability
 
 YEAR = dt.date.today().year

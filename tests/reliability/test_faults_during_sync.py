@@ -25,9 +25,17 @@ RAW_NMBRS = ("nmbrs", "nmbrs_restricted")
 RESULT_CALL = "soap:ReportService.Reports_BackgroundTask_Result"
 WAGE_REPORT_CALL = "soap:ReportService.Reports_Accountant_Company_CompanyWageComponentsPerPeriod_Background"
 PAYSLIP_REPORT_CALL = "soap:ReportService.Reports_GetPayslipByRunCompany_v2_Background"
-# Preset faults on calls the rest+soap sync does not make. None: besides the REST listings it calls
-# List_GetAll and PersonalInfo to match REST rows to SOAP ids (pipelines/lib/nmbrs/id_join.py).
-NOT_CALLED_IN_REST_SOAP: set[str] = set()
+DOCUMENT_CALL = "rest:documents"
+# Preset faults (pipelines/sandbox/faults.py) on calls the rest+soap sync does not make: it reads the
+# payroll from REST (run output, journals) and calls SOAP only for List_GetAll, PersonalInfo and
+# Environment_Get (the cross-check); the SOAP runs and reports are read in soap mode only.
+NOT_CALLED_IN_REST_SOAP: set[str] = {
+    "soap:CompanyService.Run_GetList 500",
+    f"{WAGE_REPORT_CALL} task_error",
+    f"{PAYSLIP_REPORT_CALL} task_unknown",
+    f"{RESULT_CALL} reset",
+    f"{RESULT_CALL} fault",
+}
 
 
 def test_a_sync_through_every_transient_fault_recovers_and_equals_the_clean_sync(
@@ -43,10 +51,14 @@ def test_a_sync_through_every_transient_fault_recovers_and_equals_the_clean_sync
         faults.inject("rest:runs", "truncate", after=1)
         faults.inject("rest:runs", "reset", after=1)
         faults.inject("rest:runs", "slow", after=1, seconds=3)  # longer than the 2 s client timeout
-        faults.inject(RESULT_CALL, "truncate", after=8)
-        faults.inject(RESULT_CALL, "503", after=10)
+        faults.inject(DOCUMENT_CALL, "truncate", after=8)  # a run output or journal, cut off
+        faults.inject(DOCUMENT_CALL, "503", after=10)
         pipeline = new_pipeline(
-            make_database, tmp_path_factory.mktemp("faults-home"), sandbox, NMBRS_TIMEOUT_SECONDS="2"
+            make_database,
+            tmp_path_factory.mktemp("faults-home"),
+            sandbox,
+            NMBRS_TIMEOUT_SECONDS="2",
+            NMBRS_SOURCE_MODE="rest+soap",
         )
         started = time.monotonic()
         result = pipeline.sync(include_dbt=False)
@@ -89,7 +101,8 @@ def _failed_sync(reference, **kwargs):
     return result, failures, seconds
 
 
-def test_a_permission_fault_fails_at_once_with_the_fix_and_keeps_the_partition(reference):
+def test_a_permission_fault_fails_at_once_with_the_fix_and_keeps_the_partition(soap_reference):
+    reference = soap_reference  # SOAP runs and reports: source mode soap
     pipeline, sandbox = reference.pipeline, reference.sandbox
     sandbox.state.faults.inject("soap:CompanyService.Run_GetList", "fault", times=None, code=1002)
     try:
@@ -106,7 +119,8 @@ def test_a_permission_fault_fails_at_once_with_the_fix_and_keeps_the_partition(r
     )
 
 
-def test_a_task_executing_past_the_deadline_fails_clearly_and_keeps_the_partition(reference):
+def test_a_task_executing_past_the_deadline_fails_clearly_and_keeps_the_partition(soap_reference):
+    reference = soap_reference  # SOAP runs and reports: source mode soap
     pipeline, sandbox = reference.pipeline, reference.sandbox
     sandbox.state.faults.inject(WAGE_REPORT_CALL, "task_slow", times=None, seconds=120)
     try:
@@ -124,7 +138,8 @@ def test_a_task_executing_past_the_deadline_fails_clearly_and_keeps_the_partitio
     )
 
 
-def test_a_task_that_keeps_ending_in_unknown_is_retried_then_fails_clearly(reference):
+def test_a_task_that_keeps_ending_in_unknown_is_retried_then_fails_clearly(soap_reference):
+    reference = soap_reference  # SOAP runs and reports: source mode soap
     pipeline, sandbox = reference.pipeline, reference.sandbox
     sandbox.state.faults.inject(PAYSLIP_REPORT_CALL, "task_unknown", times=None)
     sandbox.state.faults.inject(WAGE_REPORT_CALL, "task_error", times=None)

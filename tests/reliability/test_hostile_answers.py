@@ -141,7 +141,8 @@ def test_a_doctype_in_the_envelope_is_refused_and_never_retried(reference):
     record_figure("16_5_doctype", envelope=f"refused once, 0 retries, exit 1 in {seconds:.0f} s")
 
 
-def test_a_doctype_in_a_report_task_answer_fails_each_partition_once(reference):
+def test_a_doctype_in_a_report_task_answer_fails_each_partition_once(soap_reference):
+    reference = soap_reference  # the SOAP reports: source mode soap
     sandbox = reference.sandbox
     rule = sandbox.state.faults.inject(TASK_RESULT, "doctype", times=None)
     try:
@@ -160,7 +161,8 @@ def test_a_doctype_in_a_report_task_answer_fails_each_partition_once(reference):
     record_figure("16_5_doctype", task_result=f"2 partitions refused, 2 requests, exit 1 in {seconds:.0f} s")
 
 
-def test_a_drip_fed_report_download_stops_at_the_report_deadline(reference):
+def test_a_drip_fed_report_download_stops_at_the_report_deadline(soap_reference):
+    reference = soap_reference  # the SOAP reports: source mode soap
     """The streamed report keeps a deadline of its own: NMBRS_REPORT_DEADLINE_SECONDS bounds the download."""
     sandbox = reference.sandbox
     settings = NmbrsSettings(

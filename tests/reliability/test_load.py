@@ -38,7 +38,7 @@ def test_scale_scenario_keeps_to_the_pool_and_survives_throttling(make_database,
         )
         reference = pipeline.sync(since=year, companies=[], include_dbt=False)  # registers the companies
         assert reference.success, step_errors(reference)
-        company_ids = [company.id for company in sandbox.state.world.companies()]
+        company_ids = [company.number for company in sandbox.state.world.companies()]  # the keys
         assert len(company_ids) == COMPANIES
         keys = [str(company_year_key(company_id, year)) for company_id in company_ids]
         sandbox.state.counters.reset()

@@ -17,6 +17,14 @@ import pytest
 
 from tests.support.pipeline import PAYROLL, differing, raw_only, record_figure, step_errors
 
+
+@pytest.fixture
+def reference(soap_reference):
+    """A COPY held open by a slow download: the SOAP reports stream into their COPY (source mode
+    soap); the REST run output is read whole before its rows are written."""
+    return soap_reference
+
+
 pytestmark = pytest.mark.reliability
 
 RESULT_CALL = "soap:ReportService.Reports_BackgroundTask_Result"

@@ -20,6 +20,14 @@ import pytest
 from tests.reliability.test_replay_and_crash import RESULT_CALL, wait_for_copy
 from tests.support.pipeline import PAYROLL, differing, record_figure
 
+
+@pytest.fixture
+def reference(soap_reference):
+    """A COPY held open by a slow download: the SOAP reports stream into their COPY (source mode
+    soap); the REST run output is read whole before its rows are written."""
+    return soap_reference
+
+
 pytestmark = pytest.mark.reliability
 
 STOP_WITHIN_SECONDS = 10

@@ -93,12 +93,13 @@ def test_a_healthy_pipeline_is_all_well_and_exits_0(healthy):
     assert (
         three_way.mart == "marts.payroll_three_way_reconciliation" and three_way.built and three_way.open == 0
     )
-    assert status.source_mode == "rest+soap" and status.soap_sunset == dt.date(2027, 3, 1)
+    # The default source mode is rest (REST is configured): SOAP is not in use, so no sunset line.
+    assert status.source_mode == "rest" and status.soap_sunset is None
     assert status.exit_code() == 0
 
     lines = list(status_report.render(status))
     assert lines[0].endswith(": all is well")
-    assert "  SOAP in use: Nmbrs retires the SOAP API on 2027-03-01" in "\n".join(lines)
+    assert "SOAP in use" not in "\n".join(lines)
     assert any(line.startswith("  OK     101  Bakkerij de Vries B.V.") for line in lines)
     assert "Reconciliation (marts.payroll_gl_reconciliation): 0 open" in lines
 
@@ -116,13 +117,13 @@ def test_a_healthy_pipeline_is_all_well_and_exits_0(healthy):
     report = json.loads(done.stdout)
     assert report["exit_code"] == 0 and report["attention"] == []
     assert [c["state"] for c in report["companies"]] == ["ok", "ok", "ok"]
-    assert report["source"] == {"mode": "rest+soap", "demo": False, "soap_sunset": "2027-03-01"}
+    assert report["source"] == {"mode": "rest", "demo": False, "soap_sunset": None}
 
 
 def test_a_company_whose_latest_sync_failed_needs_attention_until_a_sync_succeeds(healthy):
     pipeline, _ = healthy
     faults = pipeline.sandbox.state.faults
-    faults.inject("soap:CompanyService.Run_GetList", "fault", times=None, code=1002)
+    faults.inject("rest:runs", "forbidden", times=None)  # 403 code 40303: not retried
     try:
         failed = pipeline.sync(companies=[103], include_dbt=False, full_refresh=True)
     finally:
@@ -136,7 +137,7 @@ def test_a_company_whose_latest_sync_failed_needs_attention_until_a_sync_succeed
     assert companies["103"].state(now, status.stale_after) == "failed"
     assert {run.partition for run in companies["103"].failed_runs} == {s.partition for s in failed.failures}
     for run in companies["103"].failed_runs:
-        assert "CompanyService.Run_GetList failed (fault 1002)" in run.error
+        assert "cannot see company 103 'Studio O'Brien; Design'" in run.error, run.error
     assert {companies[c].state(now, status.stale_after) for c in ("101", "102")} == {"ok"}
     assert status.exit_code() == ATTENTION_SYNC
     text = "\n".join(status_report.render(status))

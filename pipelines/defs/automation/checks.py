@@ -107,11 +107,12 @@ def source_coverage_complete(
     elif rest_only:
         description = (
             f"company {company_id}, {year}: wage components from the REST API only (source mode "
-            f"{rest_only[0][0]}); employer charges, taxes and totals are missing. Fix: set NMBRS_USERNAME "
-            f"and NMBRS_TOKEN so the SOAP wage-component report is used"
+            f"{rest_only[0][0]}, loaded by an earlier version from the entered components); employer "
+            "charges, taxes and totals are missing. Fix: `payroll sync --full-refresh` loads the REST run output"
         )
     else:
-        description = f"company {company_id}, {year}: complete (SOAP wage-component report)"
+        source = {"run_output": "the REST run output", "soap_period_report": "the SOAP wage-component report"}
+        description = f"company {company_id}, {year}: complete ({source.get(rows[0][1], rows[0][1])})"
     return dg.AssetCheckResult(
         passed=bool(rows) and not rest_only,
         severity=dg.AssetCheckSeverity.WARN,

@@ -79,7 +79,7 @@ def _reference_spec(key: dg.AssetKey, description: str) -> dg.AssetSpec:
         ),
         _reference_spec(
             keys.EMPLOYEE_ASSIGNMENTS,
-            "The employees' department and cost-centre histories (REST, on the SOAP employee ids), "
+            "The employees' department and cost-centre histories (REST, on the employee numbers), "
             "loaded with the employees; empty in soap mode (the materialization says unavailable).",
         ),
     ],
@@ -87,7 +87,7 @@ def _reference_spec(key: dg.AssetKey, description: str) -> dg.AssetSpec:
     retry_policy=RETRY,
 )
 def employees(context: dg.AssetExecutionContext, nmbrs: NmbrsResource, warehouse: WarehouseResource):
-    """Employees per company: names and employment data only, and (rest+soap mode) their department
+    """Employees per company: names and employment data only, and (rest, rest+soap) their department
     and cost-centre history in nmbrs.employee_assignments (emptied in soap mode, which has none).
 
     BSN, birth date and work e-mail go to nmbrs_restricted.employee_personal only with
@@ -145,14 +145,16 @@ class CompanyYearConfig(dg.Config):
         _company_year_spec(keys.PAYROLL_RUNS, "Payroll runs of the company-year."),
         _company_year_spec(
             keys.WAGE_COMPONENTS,
-            "Per employee × period × component; the SOAP report, or REST fixed+variable.",
+            "Per employee × period × component; the REST run outputs summed per period, or the SOAP report.",
         ),
         _company_year_spec(
             keys.PAYSLIPS,
-            "Payslip lines per run (SOAP); replaced per run, only runs that are new or changed.",
+            "Payslip lines per run (the REST run output, or the SOAP payslip report); replaced per run, "
+            "only runs that are new or changed.",
         ),
         _company_year_spec(
-            keys.SOURCE_COVERAGE, "Which API delivered the wage components: complete (SOAP) or rest_only."
+            keys.SOURCE_COVERAGE,
+            "Which API delivered the wage components (REST run output or SOAP report) and their coverage.",
         ),
         _company_year_spec(
             keys.JOURNALS,

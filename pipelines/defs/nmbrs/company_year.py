@@ -20,7 +20,11 @@ import dagster as dg
 
 from pipelines.defs import keys
 from pipelines.defs.nmbrs import state, tables
-from pipelines.defs.nmbrs.source import NmbrsSession
+from pipelines.defs.nmbrs.source import (
+    NmbrsSession,
+    payslips_from_run_output,
+    wage_components_from_run_outputs,
+)
 from pipelines.defs.nmbrs.tables import CoverageRow, DriftRow, JournalRow, Loader, PayslipRow
 from pipelines.lib import warehouse
 from pipelines.lib.nmbrs.errors import NmbrsError, ReportContentError
@@ -88,6 +92,7 @@ class _CompanyYearLoad:
     coverage: CoverageRow  # what this mode delivers
     plan: state.CompanyYearPlan
     drift: DriftRecorder = field(default_factory=DriftRecorder)
+    outputs: dict[int, list] = field(default_factory=dict)  # REST run output lines by run number
 
     @classmethod
     def begin(
@@ -141,27 +146,36 @@ class _CompanyYearLoad:
         return self.plan.payslip_runs if self.want_payslips else ()
 
     @property
-    def fetch_wage_report(self) -> bool:
-        return (
-            self.want_wage_components
-            and self.session.wage_components_from_soap
-            and self.plan.fetch_wage_components
-        )
+    def fetch_wage_components(self) -> bool:
+        return self.want_wage_components and self.plan.fetch_wage_components
+
+    @property
+    def from_soap(self) -> bool:
+        return self.session.wage_components_from_soap
 
     def start_reports(self) -> dict[str, str]:
-        """Start every report task of this partition, then wait for them together. {name: task id}."""
+        """Start every report or document task of this partition, then wait for them together.
+
+        soap: the wage-component report and the payslip report of every new or changed run ({name:
+        task id}). rest, rest+soap: the run output of every run when the wage components are
+        (re)loaded, else of the new or changed runs only; kept in `self.outputs` by run number."""
         runs = self.payslip_runs
-        soap_ids = self.session.soap_run_ids(self.company_id, self.year, runs) if runs else {}
         tasks: dict[str, str] = {}
-        if self.fetch_wage_report:
-            tasks[WAGE_REPORT_TASK] = self.session.soap.start_wage_component_report(
-                self.company_id, self.year
-            )
+        if not self.from_soap:
+            wanted = self.current_runs if self.fetch_wage_components else list(runs)
+            self.outputs = self.session.run_outputs(self.company_id, wanted, self.drift)
+            return {_run_task(run): run.run_id for run in wanted}
+        soap_company = (
+            self.session.soap_company_id(self.company_id) if runs or self.fetch_wage_components else 0
+        )
+        if self.fetch_wage_components:
+            tasks[WAGE_REPORT_TASK] = self.session.soap.start_wage_component_report(soap_company, self.year)
         for run in runs:
             tasks[_run_task(run)] = self.session.soap.start_payslip_report(
-                self.company_id, soap_ids[run.run_number], self.year
+                soap_company, run.soap_run_id or run.run_id, self.year
             )
         if tasks:
+            self.session.employee_numbers(self.company_id)  # the key of the reports' lines, asked first
             self.session.soap.wait_for_reports(list(tasks.values()))
         return tasks
 
@@ -169,18 +183,27 @@ class _CompanyYearLoad:
         """One run at a time, each run its own atomic replace; runs gone from Nmbrs lose their payslips."""
         if not self.want_payslips:
             return TableOutcome(
-                detail={
-                    "unavailable": f"payslips come from the SOAP API; source mode {self.session.source_mode}"
-                }
+                detail={"unavailable": f"payslips are not loaded in source mode {self.session.source_mode}"}
             )
         payslips = TableOutcome(detail={"runs_fetched": len(self.payslip_runs)})
         for run in self.payslip_runs:
+            if not self.from_soap:
+                payslips.rows_loaded += self.loader.replace(
+                    tables.PAYSLIPS,
+                    PayslipRow,
+                    payslips_from_run_output(run, self.outputs[run.run_number]),
+                    run_number=run.run_number,
+                )
+                continue
             payslips.rows_loaded += self._load_report(
                 tasks[_run_task(run)],
                 "payslip",
                 run,
                 lambda lines, run=run: self.loader.replace(
-                    tables.PAYSLIPS, PayslipRow, _payslip_rows(lines, run), run_number=run.run_number
+                    tables.PAYSLIPS,
+                    PayslipRow,
+                    _payslip_rows(lines, run, self._employee_numbers),
+                    run_number=run.run_number,
                 ),
             )
         for number in self.plan.dropped_run_numbers:
@@ -190,11 +213,15 @@ class _CompanyYearLoad:
         payslips.detail["runs_dropped"] = len(self.plan.dropped_run_numbers)
         return payslips
 
+    def _employee_numbers(self) -> dict[int, int]:
+        """SOAP employee id -> employee number, asked of the session when a SOAP report is read."""
+        return self.session.employee_numbers(self.company_id)
+
     def wage_components(self, tasks: dict[str, str]) -> tuple[TableOutcome, TableOutcome]:
-        """The wage components (the SOAP report, or the REST components when they changed) and
+        """The wage components (the SOAP report, or the REST run outputs summed per period) and
         their coverage row."""
         wage = TableOutcome()
-        if self.fetch_wage_report:
+        if self.fetch_wage_components and self.from_soap:
             wage.rows_loaded = self._load_report(
                 tasks[WAGE_REPORT_TASK],
                 "period",
@@ -202,19 +229,25 @@ class _CompanyYearLoad:
                 lambda lines: self.loader.replace(
                     tables.WAGE_COMPONENTS,
                     WageComponent,
-                    _report_rows(lines, self.company_id, self.year, len(self.current_runs)),
+                    _report_rows(
+                        lines, self.company_id, self.year, len(self.current_runs), self._employee_numbers
+                    ),
                 ),
             )
             wage.changed = True
-        elif not self.session.wage_components_from_soap:
-            rows = [
-                tables.as_tuple(row) for row in self.session.rest_wage_components(self.company_id, self.year)
-            ]
-            if self.refresh or not state.same_rows(
-                self.conn, tables.WAGE_COMPONENTS, self.loader.where, tables.columns(WageComponent), rows
-            ):
-                wage.rows_loaded = self.loader.replace(tables.WAGE_COMPONENTS, WageComponent, rows)
-                wage.changed = True
+        elif self.fetch_wage_components:
+            rows = wage_components_from_run_outputs(self.company_id, self.year, self.outputs)
+            if not rows and self.current_runs:
+                raise ReportContentError(
+                    f"the run outputs of company {self.company_id}, year {self.year} hold no wage component "
+                    f"although Nmbrs lists {len(self.current_runs)} payroll run(s) for that year; nothing was "
+                    "loaded and the previous rows are kept. Fix: run the sync again later; if it stays empty, "
+                    "check the runs in Nmbrs"
+                )
+            wage.rows_loaded = self.loader.replace(
+                tables.WAGE_COMPONENTS, WageComponent, [tables.as_tuple(row) for row in rows]
+            )
+            wage.changed = True
         wage.rows = state.wage_component_count(self.conn, self.company_id, self.year)
         coverage = TableOutcome(rows=1, detail={"coverage": self.coverage.coverage})
         if wage.changed or state.loaded_coverage(self.conn, self.company_id, self.year) != self.coverage:
@@ -295,7 +328,21 @@ def _run_task(run: RunInfo) -> str:
     return f"run:{run.run_number}"
 
 
-def _report_rows(lines: Iterator[ReportLine], company_id: int, year: int, runs: int) -> Iterator[tuple]:
+def _employee_key(employee_id: int, numbers: Callable[[], dict[int, int]], company_id: int, what: str) -> int:
+    """The employee number of a SOAP report's employee id (the warehouse's employee key)."""
+    try:
+        return numbers()[employee_id]
+    except KeyError:
+        raise ReportContentError(
+            f"the {what} for company {company_id} holds SOAP employee {employee_id}, whom the employee listing "
+            "(PersonalInfo) does not hold, so the line cannot be keyed on an employee number. Fix: run the sync "
+            "again; if it persists, check the employee in Nmbrs"
+        ) from None
+
+
+def _report_rows(
+    lines: Iterator[ReportLine], company_id: int, year: int, runs: int, numbers: Callable[[], dict[int, int]]
+) -> Iterator[tuple]:
     count = 0
     for line in lines:
         count += 1
@@ -303,7 +350,7 @@ def _report_rows(lines: Iterator[ReportLine], company_id: int, year: int, runs: 
             company_id,
             line.year,
             line.period,
-            line.employee_id,
+            _employee_key(line.employee_id, numbers, company_id, "wage-component report"),
             line.code,
             line.description,
             line.value,
@@ -319,7 +366,9 @@ def _report_rows(lines: Iterator[ReportLine], company_id: int, year: int, runs: 
         )
 
 
-def _payslip_rows(lines: Iterator[ReportLine], run: RunInfo) -> Iterator[tuple]:
+def _payslip_rows(
+    lines: Iterator[ReportLine], run: RunInfo, numbers: Callable[[], dict[int, int]]
+) -> Iterator[tuple]:
     count = 0
     for line in lines:
         _check_partition(line.year, run.year, f"payslip report of run {run.run_number}", run.company_id)
@@ -330,7 +379,9 @@ def _payslip_rows(lines: Iterator[ReportLine], run: RunInfo) -> Iterator[tuple]:
             run.run_id,
             run.run_number,
             line.period,
-            line.employee_id,
+            _employee_key(
+                line.employee_id, numbers, run.company_id, f"payslip report of run {run.run_number}"
+            ),
             line.code,
             line.description,
             line.value,

@@ -50,7 +50,7 @@ class PayslipRow(NamedTuple):
 
 
 class JournalRow(NamedTuple):
-    """One line of a run's journal in one variant (REST ids as text, the SOAP company id)."""
+    """One line of a run's journal in one variant (REST ids as text, on the company number)."""
 
     company_id: int
     company_number: str | None
@@ -71,10 +71,10 @@ class JournalRow(NamedTuple):
 
 
 class AssignmentRow(NamedTuple):
-    """One entry of an employee's department or cost-centre history (REST), on the SOAP ids."""
+    """One entry of an employee's department or cost-centre history (REST), on the warehouse keys."""
 
     company_id: int
-    employee_id: int  # the SOAP employee id, matched on the employee number
+    employee_id: int  # the employee number (docs/nmbrs-api.md, "Keys")
     kind: str  # department | cost_centre
     code: str
     description: str | None

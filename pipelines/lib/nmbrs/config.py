@@ -4,9 +4,16 @@
 variables set, it returns **demo mode**: the local sandbox on PAYROLL_SANDBOX_PORT (8765) with the
 sandbox's default credentials (docs/design.md).
 
-Source modes: `rest+soap` (REST for companies, runs and employees; SOAP for reports), `soap`,
-`rest`. NMBRS_SOURCE_MODE picks one; by default the richest configured mode is used. A mode whose
+Source modes (pipelines/defs/nmbrs/source.py): `rest` (everything from REST, the run output
+included), `rest+soap` (REST, and SOAP cross-checks the company and employee listings), `soap`
+(everything from SOAP). NMBRS_SOURCE_MODE picks one. The default is `rest` whenever REST is
+configured (the demo sandbox included), `soap` only when REST is not configured. A mode whose
 variables are missing raises ConfigurationError naming them.
+
+The SOAP sunset: Nmbrs retires SOAP on SOAP_SUNSET. From that day a mode that calls SOAP (`soap`,
+`rest+soap`) against real Nmbrs is refused unless NMBRS_FORCE_SOAP=1 is set (a local sandbox keeps
+serving SOAP, so it is exempt). "Today" comes from one clock, `from_env(today=...)` (default
+`today()`), so that tests pin it.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ from urllib.parse import urlsplit
 
 from pipelines.lib.settings import ConfigurationError, env_int, sandbox_port
 
-SOURCE_MODES = ("rest+soap", "soap", "rest")
+SOURCE_MODES = ("rest", "rest+soap", "soap")
 SOAP_SUNSET = dt.date(2027, 3, 1)  # Nmbrs retires the SOAP API on this day (docs/nmbrs-api.md)
+FORCE_SOAP_VARIABLE = "NMBRS_FORCE_SOAP"  # =1: call SOAP after the sunset anyway
 
 DEFAULT_SOAP_URL = "https://api.nmbrs.nl/soap/v3/"
 DEFAULT_REST_URL = "https://api.nmbrsapp.com"
@@ -155,7 +163,9 @@ class NmbrsSettings:
     __str__ = __repr__
 
     @classmethod
-    def from_env(cls) -> NmbrsSettings:
+    def from_env(cls, today: dt.date | None = None) -> NmbrsSettings:
+        """The settings from the environment; `today` (default `today()`) decides the SOAP sunset."""
+        today = today or globals()["today"]()
         timeout = env_int("NMBRS_TIMEOUT_SECONDS", 30, minimum=1)
         deadline = env_int("NMBRS_REPORT_DEADLINE_SECONDS", 3600, minimum=1)
         max_response_mb = env_int("NMBRS_MAX_RESPONSE_MB", 50, minimum=1)
@@ -171,7 +181,7 @@ class NmbrsSettings:
                 soap_url=f"{base}/soap/v3/",
                 rest_url=base,
                 identity_url=base,
-                source_mode=requested or "rest+soap",
+                source_mode=requested or "rest",
                 timeout_seconds=timeout,
                 report_deadline_seconds=deadline,
                 max_response_mb=max_response_mb,
@@ -202,6 +212,7 @@ class NmbrsSettings:
         )
         mode = requested or _default_mode(values)
         _require(mode)
+        _check_sunset(mode, values, today, requested)
         return cls(**{**{f.name: getattr(values, f.name) for f in fields(values)}, "source_mode": mode})
 
 
@@ -209,13 +220,36 @@ def _missing(names: tuple[str, ...]) -> list[str]:
     return [name for name in names if not _env(name)]
 
 
+def today() -> dt.date:
+    """The clock of date-driven settings (the SOAP sunset): the system date. Tests pass `today=`."""
+    return dt.date.today()
+
+
+def soap_forced() -> bool:
+    return _env(FORCE_SOAP_VARIABLE).lower() in {"1", "true", "yes"}
+
+
+def _check_sunset(mode: str, values: NmbrsSettings, today: dt.date, requested: str) -> None:
+    """From SOAP_SUNSET, SOAP against real Nmbrs is only called when the user forces it."""
+    if mode == "rest" or today < SOAP_SUNSET or soap_forced() or is_local_url(values.soap_url):
+        return
+    how = (
+        f"NMBRS_SOURCE_MODE={mode}"
+        if requested
+        else "only the SOAP API is configured, so the default mode soap"
+    )
+    raise ConfigurationError(
+        f"Nmbrs retired the SOAP API on {SOAP_SUNSET.isoformat()}, and {how} calls it. Fix: configure the REST "
+        f"API ({', '.join(REST_REQUIRED)}, then `payroll connect`; see docs/connecting-nmbrs.md) and use "
+        f"NMBRS_SOURCE_MODE=rest, or set {FORCE_SOAP_VARIABLE}=1 to call SOAP anyway"
+    )
+
+
 def _default_mode(values: NmbrsSettings) -> str:
-    if values.soap_configured and values.rest_configured:
-        return "rest+soap"
-    if values.soap_configured:
-        return "soap"
     if values.rest_configured:
         return "rest"
+    if values.soap_configured:
+        return "soap"
     raise ConfigurationError(
         "Nmbrs is only partly configured. For the SOAP API set "
         f"{', '.join(_missing(SOAP_REQUIRED)) or 'nothing more'}; for the REST API set "

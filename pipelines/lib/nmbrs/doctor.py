@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipelines.lib import warehouse
-from pipelines.lib.nmbrs.config import NmbrsSettings
+from pipelines.lib.nmbrs.config import SOAP_SUNSET, NmbrsSettings
 from pipelines.lib.nmbrs.errors import NmbrsError, NmbrsFault
 from pipelines.lib.settings import ConfigurationError
 
@@ -33,7 +33,8 @@ def run_checks(
             "settings",
             True,
             f"source mode {nmbrs.source_mode}" + (" (demo: the local sandbox)" if nmbrs.demo else ""),
-        )
+        ),
+        Check("complete data", True, complete_data_path(nmbrs)),
     ]
     try:
         conn = warehouse.connect(database_url, connect_timeout=5)
@@ -53,6 +54,23 @@ def run_checks(
                 Check("REST token", False, "the token is kept in the warehouse; fix the warehouse first")
             )
     return checks
+
+
+def complete_data_path(nmbrs: NmbrsSettings) -> str:
+    """Which API delivers the complete payroll (the computed result) in this mode, and, while SOAP
+    is in use, the day Nmbrs retires it."""
+    sunset = f"Nmbrs retires the SOAP API on {SOAP_SUNSET.isoformat()}"
+    if nmbrs.source_mode == "rest":
+        return "REST delivers complete data: the run output of every run, and the journals"
+    if nmbrs.source_mode == "rest+soap":
+        return (
+            "REST delivers complete data (the run output of every run, and the journals); SOAP cross-checks "
+            f"the company and employee listings. {sunset}: from then on use NMBRS_SOURCE_MODE=rest"
+        )
+    return (
+        "SOAP delivers complete data (the wage-component and payslip reports); no journals, departments or "
+        f"cost centres. {sunset}: configure REST (docs/connecting-nmbrs.md) before then"
+    )
 
 
 def soap_checks(nmbrs: NmbrsSettings, factory: Callable | None = None) -> list[Check]:

@@ -8,7 +8,9 @@ APIs carry. No public source states these keys, so they are **modeled** here, an
   `PersonalInfo_V2.EmployeeNumber`) within the company;
 - a payroll run by (year, run number) within the company.
 `join_ids` pairs every REST item with its SOAP counterpart and refuses an ambiguous or missing match.
-`rest_run_as_run_info` turns a REST run into the raw tables' RunInfo in the SOAP company-id space.
+The warehouse keys on these (company_id = the company number, employee_id = the employee number);
+`company_number`/`employee_number` turn them into integers, refusing one that is not whole.
+`rest_run_as_run_info` turns a REST run into the raw tables' RunInfo on the company number.
 """
 
 from __future__ import annotations
@@ -35,6 +37,31 @@ def number_key(number: object) -> str:
     """A company or employee number as a join key: `"007"`, `7` and `" 7 "` are the same number."""
     text = str(number if number is not None else "").strip()
     return str(int(text)) if text.isdigit() else text
+
+
+def company_number(number: object, name: str, api: str) -> int:
+    """A company's Nmbrs number as the warehouse key (an integer); a number that is not a whole
+    number is refused, naming the company (REST `number` is a string)."""
+    text = str(number if number is not None else "").strip()
+    if not text.isascii() or not text.isdigit():
+        raise IdJoinError(
+            f"company {name!r}: its Nmbrs company number {text!r} ({api}) is not a whole number, and the "
+            "warehouse keys companies on that number (docs/nmbrs-api.md). Fix: give the company a numeric "
+            "company number in Nmbrs, or leave it out of the consent"
+        )
+    return int(text)
+
+
+def employee_number(number: object, company_id: int, api: str) -> int:
+    """An employee's number as the warehouse key (an integer), refused when missing or not whole."""
+    text = str(number if number is not None else "").strip()
+    if not text.isascii() or not text.isdigit():
+        raise IdJoinError(
+            f"company {company_id}: an employee's employee number {text!r} ({api}) is not a whole number, and "
+            "the warehouse keys employees on that number (docs/nmbrs-api.md). Fix: give every employee a "
+            "numeric employee number in Nmbrs"
+        )
+    return int(text)
 
 
 def join_ids(
@@ -72,8 +99,8 @@ def join_ids(
 
 
 def rest_run_as_run_info(run: RestRun, company_id: int) -> RunInfo:
-    """A REST run as a row of nmbrs.payroll_runs, whose company_id is the SOAP company id; run_id
-    holds the REST payrollRunId (text)."""
+    """A REST run as a row of nmbrs.payroll_runs, on the company number; run_id and rest_run_id
+    hold the REST payrollRunId (text)."""
     return RunInfo(
         company_id=company_id,
         year=run.year,
@@ -85,4 +112,5 @@ def rest_run_as_run_info(run: RestRun, company_id: int) -> RunInfo:
         run_at=run.created_at,
         is_locked=run.locked,
         run_type=RUN_TYPES.get(run.run_type or "", run.run_type),
+        rest_run_id=run.payroll_run_id,
     )

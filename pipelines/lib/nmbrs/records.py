@@ -1,5 +1,10 @@
 """Typed records returned by the SOAP and REST clients (one shape whatever the source).
 
+Keys (docs/nmbrs-api.md): as the SOAP client returns them, `company_id`/`employee_id`/`run_id` are
+SOAP's own ids; the session (pipelines/defs/nmbrs/source.py) turns them into the warehouse keys (the
+company number, the employee number, the run's (year, number)) and keeps the API ids in
+`soap_*_id`/`rest_*_id`.
+
 Personal data (BSN, birth date, work e-mail) is kept apart in `PersonalData`, whose repr hides it,
 so that it only reaches the restricted schema when PAYROLL_STORE_PERSONAL_DATA is set.
 `ROW_COLUMNS` gives each record's column order in its raw table (docs/design.md).
@@ -34,6 +39,8 @@ class Company:
     phone_number: str | None = None
     email: str | None = None
     website: str | None = None
+    soap_company_id: int | None = None  # the API ids, each filled by the API that listed the company
+    rest_company_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,8 @@ class RunInfo:
     run_at: dt.datetime | None = None
     is_locked: bool | None = None
     run_type: str | None = None
+    soap_run_id: str | None = None
+    rest_run_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +73,8 @@ class Employee:
     start_period: int | None = None
     start_year: int | None = None
     creation_date: dt.datetime | None = None
+    soap_employee_id: int | None = None
+    rest_employee_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +109,8 @@ ROW_COLUMNS: dict[type, tuple[str, ...]] = {
         "phone_number",
         "email",
         "website",
+        "soap_company_id",
+        "rest_company_id",
     ),
     RunInfo: (
         "company_id",
@@ -110,6 +123,8 @@ ROW_COLUMNS: dict[type, tuple[str, ...]] = {
         "run_at",
         "is_locked",
         "run_type",
+        "soap_run_id",
+        "rest_run_id",
     ),
     Employee: (
         "company_id",
@@ -124,6 +139,8 @@ ROW_COLUMNS: dict[type, tuple[str, ...]] = {
         "start_period",
         "start_year",
         "creation_date",
+        "soap_employee_id",
+        "rest_employee_id",
     ),
     PersonalData: ("company_id", "employee_id", "bsn", "birth_date", "email_work"),
     WageComponent: ("company_id", "year", "period", "employee_id", "code", "description", "value", "source"),

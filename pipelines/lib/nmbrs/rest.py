@@ -77,7 +77,7 @@ PATH_SCOPES = (
         "employee.payment.read",
     ),
     (re.compile(r"/employees(/personalinfo|/departments)?$"), "employee.info.read"),
-    (re.compile(r"^/api/(companies|debtors)"), "company.info.read"),
+    (re.compile(r"^/api/(companies|debtors)"), "company.info.read"),  # also /api/companies/{id}/period
 )
 _COMPANY_IN_PATH = re.compile(r"^/api/companies/([^/]+)")
 
@@ -346,6 +346,11 @@ class NmbrsRestClient:
         unique = unique_by_id(found, lambda c: c.company_id, "Nmbrs REST GET /api/companies", "company")
         self._companies.update({company.company_id: company for company in unique})
         return unique
+
+    def period_type(self, company_id: str) -> str | None:
+        """The company's period type (`/api/companies/{companyId}/period`), as SOAP spells it."""
+        items = list(self.paginate(f"/api/companies/{company_id}/period"))
+        return records.period_type(items[0]) if items else None
 
     def debtors(self) -> list[RestDebtor]:
         return [records.debtor(item) for item in self.paginate("/api/debtors")]

@@ -305,6 +305,22 @@ def entered_wage_components(
     ]
 
 
+# The vendor's CompanyPeriodType in the warehouse's spelling (SOAP's period types, which the marts'
+# period calendars use). `1-week` -> `Week` is modeled: the product's calendars know Month and Week4.
+PERIOD_TYPES = {"month": "Month", "4-weeks": "Week4", "1-week": "Week"}
+
+
+def period_type(item: dict) -> str:
+    """The period type of a `CompanyPeriod` (`/api/companies/{companyId}/period`), as SOAP spells it."""
+    raw = str(_required(item, "periodType", "company period"))
+    if raw not in PERIOD_TYPES:
+        raise RestMappingError(
+            f"a REST company period has periodType {raw!r}, not one of {', '.join(PERIOD_TYPES)}. Fix: the "
+            "response does not match the vendor's contract; check NMBRS_REST_URL"
+        )
+    return PERIOD_TYPES[raw]
+
+
 def task_id(body: Any, what: str) -> str:
     """The `taskId` of a document request's answer."""
     if not isinstance(body, dict) or not body.get("taskId"):

@@ -13,7 +13,9 @@ renamed as (
         prefix::text as name_prefix,
         last_name::text as last_name,
         start_period::integer as start_period,
-        start_year::integer as start_year
+        start_year::integer as start_year,
+        soap_employee_id::integer as soap_employee_id,
+        rest_employee_id::text as rest_employee_id
     from source
 )
 

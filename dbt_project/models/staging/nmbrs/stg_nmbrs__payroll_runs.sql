@@ -14,6 +14,8 @@ renamed as (
         run_at::timestamp as run_at,
         is_locked::boolean as is_locked,
         run_type::text as run_type,
+        soap_run_id::text as soap_run_id,
+        rest_run_id::text as rest_run_id,
         _source::text as api_source
     from source
 )
