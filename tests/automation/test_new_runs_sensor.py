@@ -149,7 +149,10 @@ def test_one_company_failing_is_reported_and_the_others_are_still_checked(synced
             baseline=lambda company, year: {},
         )
     assert set(result.failures) == {"102"}
-    assert "2004" in result.failures["102"] and "Fix:" in result.failures["102"]
+    # The session maps company numbers to SOAP ids from the token's own company list, so a company
+    # the token does not cover is named before any SOAP call for it (no SOAP fault 2004 to decode).
+    failure = result.failures["102"]
+    assert "company 102 is not among the companies the SOAP token covers" in failure and "Fix:" in failure
     world = synced.sandbox.state.world
     years = partition_years(dt.date.today())
     with_runs = {f"{c}|{y}" for c in (101, 103) for y in years if world.runs(c, y)}
