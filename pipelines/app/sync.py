@@ -333,8 +333,13 @@ def _check_mappings(database_url: str, include_dbt: bool, say: Progress) -> Step
 
 def _check_warehouse(database_url: str) -> None:
     """Fail at once with WarehouseUnavailable (host, port, database, the fix) when the database is
-    down, instead of a traceback after the Dagster instance's own connection retries."""
-    warehouse.connect(database_url).close()
+    down, instead of a traceback after the Dagster instance's own connection retries; and with
+    OldKeyWarehouse (run `payroll db rekey`) before any step when it is still keyed on SOAP ids."""
+    conn = warehouse.connect(database_url)
+    try:
+        warehouse.refuse_old_key_warehouse(conn)
+    finally:
+        conn.close()
 
 
 def _set_start_year(since: int) -> None:

@@ -3,7 +3,9 @@
 - `connect(url)`: a psycopg2 connection; an unreachable server raises WarehouseUnavailable naming
   host, port and database (never the password).
 - `ensure_raw_schema(conn)`: every raw schema and table of docs/design.md with indexes on the
-  partition keys. Idempotent and safe to run from two processes at once.
+  partition keys. Idempotent and safe to run from two processes at once. A warehouse still keyed on
+  SOAP ids (`old_key_companies`) is refused there with OldKeyWarehouse: every load stops until
+  `payroll db rekey` (pipelines/lib/rekey.py) has re-keyed it.
 - `replace_partition(conn, table, where, columns, rows, source=..., run_id=...)`: deletes the
   partition and COPYs the new rows, streamed from the iterator, in ONE transaction; concurrent
   loads of the same partition are serialised by a transaction-level advisory lock. Any error rolls
@@ -32,7 +34,7 @@ from pipelines.lib.settings import ConfigurationError, describe_server, dsn_part
 LOAD_COLUMNS = ("_loaded_at", "_dagster_run_id", "_source")
 _LOAD_DDL = "_loaded_at timestamptz not null, _dagster_run_id text, _source text not null"
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_SCHEMA_LOCK = 7_362_518_001  # advisory lock key serialising concurrent DDL
+SCHEMA_LOCK = 7_362_518_001  # advisory lock key serialising concurrent DDL
 
 RAW_SCHEMAS = ("nmbrs", "nmbrs_restricted", "erp", "payroll_private")
 
@@ -147,6 +149,10 @@ class WarehouseUnavailable(ConfigurationError):
     """The warehouse database cannot be reached."""
 
 
+class OldKeyWarehouse(ConfigurationError):
+    """The warehouse was loaded by a version that keyed the raw tables on SOAP ids (docs/upgrading.md)."""
+
+
 class WarehouseLoadError(RuntimeError):
     """A partition load failed and was rolled back; the previous rows are intact."""
 
@@ -213,10 +219,11 @@ def table_sql(table: str) -> sql.Composed:
     return sql.Identifier(*split_table(table))
 
 
-def ensure_raw_schema(conn) -> None:
-    """Create every raw schema, table and partition-key index that is missing (idempotent)."""
+def ensure_raw_schema(conn, *, refuse_old_keys: bool = True) -> None:
+    """Create every raw schema, table and partition-key index that is missing (idempotent). Refuses a
+    warehouse still keyed on SOAP ids with OldKeyWarehouse (not with refuse_old_keys=False: the re-key)."""
     with conn.cursor() as cur:
-        cur.execute("select pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        cur.execute("select pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
         for schema in RAW_SCHEMAS:
             cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
         for table, (columns, keys) in RAW_TABLES.items():
@@ -241,16 +248,60 @@ def ensure_raw_schema(conn) -> None:
                     )
                 )
             if table in UNIQUE_KEYS:
-                _ensure_unique_key(cur, table)
+                ensure_unique_key(cur, table)
         cur.execute(OAUTH_TOKENS_DDL)
     conn.commit()
+    if refuse_old_keys:
+        refuse_old_key_warehouse(conn)
+
+
+# A company row of the current version always holds the id of the API that listed it (soap mode:
+# soap_company_id; rest: rest_company_id; rest+soap: both). Rows with neither were loaded by the
+# version that keyed company_id on the SOAP id, before these columns existed (ADDED_COLUMNS).
+OLD_KEY_ROWS = sql.SQL("soap_company_id is null and rest_company_id is null")
+
+
+def old_key_companies(cur) -> int:
+    """How many nmbrs.companies rows were loaded by the version keyed on SOAP ids (0: none). Works
+    before and after ADDED_COLUMNS gave the table its API id columns."""
+    cur.execute("select to_regclass('nmbrs.companies') is not null")
+    if not cur.fetchone()[0]:
+        return 0
+    cur.execute(
+        "select count(*) from information_schema.columns where table_schema = 'nmbrs' "
+        "and table_name = 'companies' and column_name in ('soap_company_id', 'rest_company_id')"
+    )
+    has_id_columns = cur.fetchone()[0] == 2
+    condition = OLD_KEY_ROWS if has_id_columns else sql.SQL("true")
+    cur.execute(sql.SQL("select count(*) from nmbrs.companies where {}").format(condition))
+    return cur.fetchone()[0]
+
+
+def refuse_old_key_warehouse(conn) -> None:
+    """Raise OldKeyWarehouse when the warehouse is still keyed on SOAP ids; loading into it would
+    write every company under a second key and count it twice in the marts."""
+    try:
+        with conn.cursor() as cur:
+            old = old_key_companies(cur)
+    finally:
+        rollback_quietly(conn)
+    if old:
+        raise OldKeyWarehouse(
+            f"this warehouse was loaded by an earlier version that keyed the raw tables on SOAP ids ({old} "
+            "compan"
+            + ("y" if old == 1 else "ies")
+            + " in nmbrs.companies); this version keys them on the company "
+            "and employee numbers (docs/nmbrs-api.md, Keys), so loading now would count every company twice. "
+            "Nothing was loaded. Fix: run `payroll db rekey` once (it re-keys the rows in place, keeping them), "
+            "then sync again (docs/upgrading.md)"
+        )
 
 
 def _key_sql(column: str) -> sql.Composable:
     return sql.Identifier(column) if _IDENTIFIER.fullmatch(column) else sql.SQL(column)
 
 
-def _ensure_unique_key(cur, table: str) -> None:
+def ensure_unique_key(cur, table: str) -> None:
     """The table's unique index (UNIQUE_KEYS), also on a warehouse made before it existed. Rows that
     already repeat the key stop this with DuplicateRowsInWarehouse, naming the table, key and fix."""
     schema, name = split_table(table)

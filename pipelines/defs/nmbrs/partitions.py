@@ -2,7 +2,8 @@
 
 The years are `settings.payroll_years()` (PAYROLL_START_YEAR to this year) when the definitions load.
 `register_companies` is the one way a company gets its partition: the `nmbrs/companies` asset, the
-new-companies sensor (as a request) and `payroll backfill` all go through it.
+new-companies sensor (as a request) and `payroll backfill` all go through it; `payroll db rekey`
+also, then `retire_companies` for the SOAP-id keys of a warehouse made before the number keys.
 """
 
 from __future__ import annotations
@@ -60,6 +61,16 @@ def register_companies(instance: dg.DagsterInstance, company_ids: Iterable[int |
     if added:
         instance.add_dynamic_partitions(COMPANIES, added)
     return added
+
+
+def retire_companies(instance: dg.DagsterInstance, company_ids: Iterable[int | str]) -> list[str]:
+    """Delete the partition of every company of `company_ids` that has one (a key that no longer names
+    a company: the SOAP ids of a re-keyed warehouse, docs/upgrading.md); returns the deleted ones."""
+    known = set(instance.get_dynamic_partitions(COMPANIES))
+    deleted = [key for key in dict.fromkeys(map(str, company_ids)) if key in known]
+    for key in deleted:
+        instance.delete_dynamic_partition(COMPANIES, key)
+    return deleted
 
 
 def register_companies_request(
