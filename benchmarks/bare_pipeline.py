@@ -140,8 +140,12 @@ def load_company_year_rest(session, conn, company_id: int, year: int) -> None:
 
 
 def _rest_session(nmbrs: NmbrsSettings, url: str):
+    from pipelines.app.demo import ensure_sandbox_connection
     from pipelines.defs.nmbrs.source import NmbrsSession
+    from pipelines.lib.nmbrs.config import is_local_url
 
+    if is_local_url(nmbrs.identity_url):  # as `payroll sync` does against the sandbox (in its time too)
+        ensure_sandbox_connection(nmbrs, lambda _message: None, verify=False)
     return NmbrsSession(nmbrs, url)
 
 

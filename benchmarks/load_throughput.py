@@ -74,7 +74,8 @@ def _rest_rows(report: ReportFile) -> list[tuple]:
     from pipelines.lib.nmbrs.records import as_row
 
     outputs = {
-        number: parse_run_output(path.read_bytes(), REST_COMPANY, run_id) for run_id, number, path in report.runs
+        number: parse_run_output(path.read_bytes(), REST_COMPANY, run_id)
+        for run_id, number, path in report.runs
     }
     return [as_row(row) for row in wage_components_from_run_outputs(COMPANY_ID, report.year, outputs)]
 
@@ -197,9 +198,7 @@ def run(ctx: BenchContext) -> Section:
         ctx.log(f"load: REST run-output path, parse + per-period sum alone ({len(rest.runs)} documents)")
         rest_parse_s = _best_of(repeats, lambda: None, lambda: _drain(_rest_rows(rest)))
         ctx.log("load: REST run-output path, documents → committed rows")
-        rest_s = _best_of(
-            repeats, empty, lambda: _replace(url, rest.year, _rest_rows(rest), source="rest")
-        )
+        rest_s = _best_of(repeats, empty, lambda: _replace(url, rest.year, _rest_rows(rest), source="rest"))
         _verify(url, TABLE, rest, "the REST run-output path (end to end)")
 
         _truncate(url)
