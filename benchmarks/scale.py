@@ -219,8 +219,9 @@ def run(ctx: BenchContext) -> Section:
                 for mode, by_role in results.items()
                 for r in by_role.values()
             )
-            + "). Payslips are fetched with one report task per payroll run (the API has no other shape), "
-            "so calls follow company-years × runs.",
+            + "). SOAP fetches the payslips with one report task per payroll run, REST one run output "
+            "document per run plus its three journal variants (each task polled until ready): calls follow "
+            "company-years × runs on both paths.",
             "'per extra company-year' is the difference in full-sync time between two sizes divided by the "
             "difference in company-years (a straight line through them, fixed start-up excluded).",
             "'bare dbt build' is a full `dbt build` of the synced warehouse run on its own after the sync "
