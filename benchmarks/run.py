@@ -102,7 +102,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--source-mode",
         action="append",
         choices=("soap", "rest"),
-        help="scale: the source mode to sync (repeatable; default both, rest skipped while refused)",
+        help="scale: the source mode to sync (repeatable; default both: rest, then soap)",
     )
     return cli.parse_args(argv)
 

@@ -12,9 +12,10 @@ For each: a fresh sandbox, warehouse and Dagster instance, then `payroll sync` i
 wall time, peak RSS (the largest process, and the whole process tree sampled at 20 Hz, dbt
 included), SOAP and REST calls and the most requests the sandbox had in flight at once (against the
 `nmbrs_api` pool size); then a bare `dbt build` of the synced warehouse, timed.
-Each size runs per source mode (`--source-mode`, default both): `soap` (the SOAP path) and `rest`
-(the REST run-output path). While this checkout refuses `NMBRS_SOURCE_MODE=rest`, the REST variant
-is skipped with the reason printed and written into the results.
+Each size runs per source mode (`--source-mode`, default both): `rest` (the REST run-output path,
+the product's default whenever REST is configured) and `soap` (the SOAP report path), each against
+its own fresh sandbox of the same seed; a table then sets them side by side per size (calls and
+sync time per company-year, REST ÷ SOAP).
 Targets (issue 15): per extra company-year at N ÷ at 20 ≤ 1.1×; peak RSS of the process tree < 1 GB;
 requests in flight never above the pool size; calls per company-year within ±10% of the small size.
 """
@@ -46,22 +47,12 @@ REFERENCE_COMPANIES = 20
 FULL_SECTION = "scale_full"  # the section of a `--companies 200` run, kept by later `make bench` runs
 CALLS_TOLERANCE = 0.10
 PER_COMPANY_YEAR_LIMIT = 1.1
-SOURCE_MODES = ("soap", "rest")
+SOURCE_MODES = ("rest", "soap")
 PREVIOUS = (
     "Previous figures (2026-11-24, another 2-core machine, rest+soap mode, two sizes only): 20 × 100 × 2 "
     "in 169.79 s, peak RSS 486 MB (process tree), 42.0 calls per company-year, at most 2 requests in "
     "flight; 200 companies extrapolated (≈ 24 min at 3.5 s per extra company-year), not measured."
 )
-
-
-def rest_refusal() -> str | None:
-    """Why this checkout cannot load REST-only (NMBRS_SOURCE_MODE=rest), or None when it can."""
-    from pipelines.defs.nmbrs import source
-
-    refused = getattr(source, "RestOnlyUnavailable", None)
-    if refused is None:
-        return None
-    return str(refused()).splitlines()[0] or "NMBRS_SOURCE_MODE=rest is refused"
 
 
 def _count(url: str, statement: str) -> int:
@@ -167,12 +158,6 @@ def run(ctx: BenchContext) -> Section:
     )
     results: dict[str, dict[str, dict]] = {}
     for mode in modes:
-        refusal = rest_refusal() if mode == "rest" else None
-        if refusal is not None:
-            message = f"the REST run-output path ({mode}) is skipped: this checkout refuses it ({refusal})"
-            ctx.log(f"scale: {message}")
-            section.notes.append(f"Not measured: {message}.")
-            continue
         done: dict[tuple[int, int], dict] = {}
         for size in dict.fromkeys(sizes.values()):
             done[size] = _sync_once(ctx, mode, size[0], size[1], years)
@@ -222,6 +207,8 @@ def run(ctx: BenchContext) -> Section:
                 rows,
             )
         )
+    if {"rest", "soap"} <= results.keys():
+        section.tables.append(compare_paths(results["rest"], results["soap"]))
     for mode, by_role in results.items():
         _targets(section, mode, by_role, companies)
     section.notes.extend(
@@ -232,8 +219,9 @@ def run(ctx: BenchContext) -> Section:
                 for mode, by_role in results.items()
                 for r in by_role.values()
             )
-            + "). Payslips are fetched with one report task per payroll run (the API has no other shape), "
-            "so calls follow company-years × runs.",
+            + "). SOAP fetches the payslips with one report task per payroll run, REST one run output "
+            "document per run plus its three journal variants (each task polled until ready): calls follow "
+            "company-years × runs on both paths.",
             "'per extra company-year' is the difference in full-sync time between two sizes divided by the "
             "difference in company-years (a straight line through them, fixed start-up excluded).",
             "'bare dbt build' is a full `dbt build` of the synced warehouse run on its own after the sync "
@@ -244,6 +232,41 @@ def run(ctx: BenchContext) -> Section:
         ]
     )
     return section
+
+
+def compare_paths(rest: dict[str, dict], soap: dict[str, dict]) -> Table:
+    """The REST run-output path against the SOAP path at each size of this run: API calls and full-sync
+    time per company-year, and REST ÷ SOAP."""
+    rows = []
+    for role, r in rest.items():
+        s = soap[role]
+        rest_calls = (r["soap"] + r["rest"]) / r["company_years"]
+        soap_calls = (s["soap"] + s["rest"]) / s["company_years"]
+        rest_time = r["sync"].seconds / r["company_years"]
+        soap_time = s["sync"].seconds / s["company_years"]
+        rows.append(
+            (
+                f"{r['companies']} × {r['employees']} × {r['years']} ({role})",
+                f"{rest_calls:.1f}",
+                f"{soap_calls:.1f}",
+                fmt_ratio(rest_calls / soap_calls),
+                fmt_seconds(rest_time),
+                fmt_seconds(soap_time),
+                fmt_ratio(rest_time / soap_time),
+            )
+        )
+    return Table(
+        (
+            "size",
+            "REST calls per company-year",
+            "SOAP calls per company-year",
+            "REST ÷ SOAP (calls)",
+            "REST full sync per company-year (start-up and dbt included)",
+            "SOAP full sync per company-year (start-up and dbt included)",
+            "REST ÷ SOAP (time)",
+        ),
+        rows,
+    )
 
 
 def _targets(section: Section, mode: str, by_role: dict[str, dict], companies: int) -> None:

@@ -41,11 +41,13 @@ def test_quick_load_and_parse_write_exact_results(bench_server, tmp_path):
     for method in (
         "bare COPY",
         "ours: iter_report_lines + replace_partition",
+        "ours, REST: parse_run_output + per-period sum + replace_partition",
         "pandas to_sql",
         "dlt (default",
         "dlt (loader_file_format",
     ):
         assert method in text
+    assert "REST run-output path end to end (documents → committed rows) ÷ bare COPY | ≥ 0.35×" in text
     assert "load alone ÷ bare COPY" in text and "peak RSS at 20,000 lines" in text
 
 
@@ -117,19 +119,48 @@ def test_scale_sizes_measure_the_cost_per_extra_company_year_at_the_size_asked_a
     assert scale.per_extra_company_year(small, big) == pytest.approx(140.0 / 36)
 
 
-def test_scale_skips_the_rest_path_with_its_reason_while_rest_mode_is_refused(tmp_path):
+def test_scale_compares_the_rest_and_soap_paths_per_company_year_at_each_size():
     from benchmarks import scale
-    from benchmarks.harness import BenchContext
 
-    refusal = scale.rest_refusal()
-    if refusal is None:
-        pytest.skip("this checkout loads NMBRS_SOURCE_MODE=rest: the scale benchmark measures that path")
-    ctx = BenchContext(quick=True, admin_url="unused", workdir=tmp_path, options={"source_modes": ["rest"]})
+    class Sync:
+        def __init__(self, seconds):
+            self.seconds = seconds
 
-    section = scale.run(ctx)
+    def result(companies, calls_rest, calls_soap, seconds):
+        return {
+            "companies": companies,
+            "employees": 100,
+            "years": 2,
+            "company_years": companies * 2,
+            "rest": calls_rest,
+            "soap": calls_soap,
+            "sync": Sync(seconds),
+        }
 
-    assert section.tables == [] and section.targets == []
-    assert any(
-        note.startswith("Not measured: the REST run-output path") and refusal in note
-        for note in section.notes
-    )
+    rest = {"asked": result(20, 1940, 0, 80.0), "base": result(2, 194, 0, 20.0)}
+    soap = {"asked": result(20, 0, 800, 40.0), "base": result(2, 0, 80, 16.0)}
+
+    table = scale.compare_paths(rest, soap)
+
+    assert table.rows == [
+        ("20 × 100 × 2 (asked)", "48.5", "20.0", "2.42×", "2.00 s", "1.00 s", "2.00×"),
+        ("2 × 100 × 2 (base)", "48.5", "20.0", "2.42×", "5.00 s", "4.00 s", "1.25×"),
+    ]
+
+
+def test_the_rest_run_outputs_hold_the_soap_reports_lines_and_sum_back_to_them(tmp_path):
+    """The load benchmark's two paths load the same lines: the run outputs, parsed and summed per
+    period the product's way, give the SOAP report's rows, count and total to the cent."""
+    from benchmarks import load_throughput
+    from benchmarks.report_xml import write_run_outputs
+
+    soap = write_period_report(tmp_path / "r.xml", 1_234)
+    rest = write_run_outputs(tmp_path / "runs", 1_234)
+
+    rows = load_throughput._rest_rows(rest)
+
+    assert (rest.lines, rest.total, len(rest.runs)) == (soap.lines, soap.total, 12)
+    assert len(rows) == 1_234 and sum(row[6] for row in rows) == soap.total
+    soap_rows = list(peers.lxml_iterparse_lines(soap.path))
+    assert {(r[2], r[3], r[4]): r[6] for r in rows} == {(r[2], r[3], r[4]): r[6] for r in soap_rows}
+    assert {r[7] for r in rows} == {"run_output"}
