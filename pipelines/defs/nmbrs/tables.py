@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -114,7 +114,19 @@ def columns(record: type) -> tuple[str, ...]:
 
 
 def as_tuple(row) -> tuple:
-    return tuple(row) if isinstance(row, tuple) else astuple(row)
+    """A row's values in column order. Shallow: the row fields are plain values (dataclasses.astuple
+    deep-copies every value, which cost a third of the REST run-output load, docs/performance.md)."""
+    if isinstance(row, tuple):
+        return row
+    return tuple(getattr(row, name) for name in _FIELD_NAMES.get(type(row)) or _field_names(type(row)))
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(record: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES[record] = tuple(f.name for f in fields(record))
+    return names
 
 
 @dataclass(frozen=True)
