@@ -75,7 +75,12 @@ class JournalLine:
 
 
 def _local(element: etree._Element) -> str:
-    return etree.QName(element).localname.lower()
+    return _local_name(element.tag)
+
+
+def _local_name(tag: str) -> str:
+    """`{namespace}Name` or `Name` → `name` (string work: etree.QName per element is slower)."""
+    return tag.rpartition("}")[2].lower()
 
 
 def _root(content: bytes, what: str) -> etree._Element:
@@ -108,7 +113,7 @@ class _Reader:
         for child in element:
             if not isinstance(child.tag, str):
                 continue
-            name = _local(child)
+            name = _local_name(child.tag)
             if name in known:
                 self.children.setdefault(name, []).append(child)
             elif drift is not None:
@@ -182,8 +187,7 @@ def parse_run_output(
                         for code_element in _Reader(codes, "runoutput/wagecodes", {"wagecode"}, drift).all(
                             "wagecode"
                         ):
-                            line = _Reader(code_element, "runoutput/wagecode", _WAGECODE, drift)
-                            code = line.text("code", f"wage code in {where}")
+                            code, description, value = _wagecode(code_element, where, drift)
                             lines.append(
                                 RunOutputLine(
                                     company_id=company_id,
@@ -194,11 +198,44 @@ def parse_run_output(
                                     year=year,
                                     period=number_of_period,
                                     code=code,
-                                    description=line.text("description", where, required=False) or "",
-                                    value=line.decimal("value", f"wage code {code} in {where}"),
+                                    description=description,
+                                    value=value,
                                 )
                             )
     return lines
+
+
+def _wagecode(element: etree._Element, where: str, drift: DriftRecorder | None) -> tuple[str, str, Decimal]:
+    """(code, description, value) of one `<wagecode>`, read as `_Reader` reads it (the first of each
+    child counts, other children are drift) without building a reader per line: this is the inner
+    loop of every run output."""
+    found: dict[str, str] = {}
+    for child in element:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        name = _local_name(tag)
+        if name in _WAGECODE:
+            if name not in found:
+                found[name] = (child.text or "").strip()
+        elif drift is not None:
+            drift.record(f"runoutput/wagecode/{name}")
+    code = found.get("code")
+    if not code:
+        raise ReportContentError(
+            f"the wage code in {where} has no <code>. Fix: the document does not match its layout"
+        )
+    value = found.get("value", "")
+    if not value:
+        raise ReportContentError(
+            f"the wage code {code} in {where} has no <value>. Fix: the document does not match its layout"
+        )
+    if not _DECIMAL.fullmatch(value):
+        raise ReportContentError(
+            f"<value> of the wage code {code} in {where} is not a decimal with a dot (such as 2000.00). Fix: "
+            "the document does not match its layout; report it to Nmbrs"
+        )
+    return code, found.get("description") or "", Decimal(value)
 
 
 _HEADER = {"date", "period"}
