@@ -12,6 +12,7 @@ import pytest
 
 from pipelines.defs.dbt import assets
 from pipelines.defs.resources import WarehouseResource
+from pipelines.lib import dbt_slice
 from pipelines.lib.settings import temporary_env
 from tests.support import demo_raw
 from tests.support.dbt import Warehouse, copy_project, run_dbt
@@ -64,7 +65,7 @@ def test_company_year_vars_rebuild_only_that_slice(clone, tmp_path):
 
 
 def test_the_slice_in_environment_variables_keeps_the_partial_parse_of_the_full_build(clone, tmp_path):
-    """What the Dagster dbt step passes (assets.slice_env): dbt re-parses only the sliced models, not
+    """What the Dagster dbt step passes (dbt_slice.slice_env): dbt re-parses only the sliced models, not
     the whole project as after a change of --vars, and the next full build rebuilds tables again."""
     year = min(d.year for d in clone.truth.erp_differences)
     project = copy_project(tmp_path)
@@ -73,7 +74,7 @@ def test_the_slice_in_environment_variables_keeps_the_partial_parse_of_the_full_
     untouched = _rows_outside(clone, "fct_payroll_lines", 102)
     clone.execute("update nmbrs.wage_components set value = value + 1 where company_id = 103")
 
-    with temporary_env(assets.slice_env(102, year)):
+    with temporary_env(dbt_slice.slice_env(102, year)):
         sliced = run_dbt(project, clone.url, "build")
 
     assert sliced.returncode == 0, sliced.stdout[-3000:]
@@ -90,9 +91,9 @@ def test_the_slice_in_environment_variables_keeps_the_partial_parse_of_the_full_
 def test_the_dbt_step_passes_only_its_own_slice_to_dbt(monkeypatch):
     monkeypatch.setenv("PAYROLL_SLICE_COMPANY_ID", "999")  # a stray value in the shell
     monkeypatch.delenv("PAYROLL_SLICE_YEAR", raising=False)
-    with assets.dbt_slice_environment(None):
+    with dbt_slice.dbt_slice_environment(None):
         assert "PAYROLL_SLICE_COMPANY_ID" not in os.environ and "PAYROLL_SLICE_YEAR" not in os.environ
-    with assets.dbt_slice_environment({"company_id": 101, "year": 2025}):
+    with dbt_slice.dbt_slice_environment({"company_id": 101, "year": 2025}):
         assert (os.environ["PAYROLL_SLICE_COMPANY_ID"], os.environ["PAYROLL_SLICE_YEAR"]) == ("101", "2025")
     assert os.environ["PAYROLL_SLICE_COMPANY_ID"] == "999" and "PAYROLL_SLICE_YEAR" not in os.environ
 

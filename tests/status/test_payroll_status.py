@@ -137,7 +137,7 @@ def test_a_company_whose_latest_sync_failed_needs_attention_until_a_sync_succeed
     assert companies["103"].state(now, status.stale_after) == "failed"
     assert {run.partition for run in companies["103"].failed_runs} == {s.partition for s in failed.failures}
     for run in companies["103"].failed_runs:
-        assert "cannot see company 103 \"Studio O'Brien; Design\"" in run.error, run.error
+        assert 'cannot see company 103 "Studio O\'Brien; Design"' in run.error, run.error
     assert {companies[c].state(now, status.stale_after) for c in ("101", "102")} == {"ok"}
     assert status.exit_code() == ATTENTION_SYNC
     text = "\n".join(status_report.render(status))

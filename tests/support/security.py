@@ -47,7 +47,7 @@ def make_names_hostile(sandbox) -> tuple[int, tuple[int, int]]:
     world._companies[103] = dataclasses.replace(company, name=HOSTILE_COMPANY)
     employees = world.employees(103)
     employees[0] = dataclasses.replace(employees[0], last_name=HOSTILE_LAST_NAME)
-    return 103, (103, employees[0].id)
+    return 103, (103, employees[0].number)  # the warehouse keys employees by their employee number
 
 
 class capture_debug_logs:  # noqa: N801 - used as a context manager, reads like one

@@ -6,16 +6,14 @@ is touched, on every path that builds the marts (sync, backfill, sensors, schedu
 
 A run that carries company-year partition tags (a sensor-triggered run of one Nmbrs partition plus
 everything downstream) passes them to dbt as the environment variables PAYROLL_SLICE_COMPANY_ID and
-PAYROLL_SLICE_YEAR (`slice_env`, read by macros/company_year_slice.sql), so the incremental marts
+PAYROLL_SLICE_YEAR (pipelines/lib/dbt_slice.py, read by macros/company_year_slice.sql), so the incremental marts
 rebuild only that slice. Not as `--vars`: dbt parses the whole project again whenever the vars
 differ from those of its saved parse state, while a changed environment variable re-parses only the
 files that read it, so the slice run keeps the partial parse of the last full build.
 """
 
-import contextlib
 import functools
 import importlib.metadata
-import os
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
@@ -31,6 +29,7 @@ from pipelines.defs.dbt.project import dbt_project, keep_parse_state
 from pipelines.defs.dbt.translator import PayrollDbtTranslator
 from pipelines.defs.resources import WarehouseResource
 from pipelines.lib import logs, settings
+from pipelines.lib.dbt_slice import dbt_slice_environment
 from pipelines.lib.mapping import gate as mapping_gate
 
 COMPLETENESS_CHECK_PREFIX = "wage_components_are_all_mapped"
@@ -51,35 +50,6 @@ def slice_vars(tags: Mapping[str, str]) -> dict[str, int] | None:
             )
         )
     return {"company_id": int(company), "year": int(year)}
-
-
-SLICE_ENV = ("PAYROLL_SLICE_COMPANY_ID", "PAYROLL_SLICE_YEAR")
-
-
-def slice_env(company_id: int, year: int) -> dict[str, str]:
-    """The environment variables that make `dbt build` rebuild one company-year slice."""
-    return dict(zip(SLICE_ENV, (str(company_id), str(year)), strict=True))
-
-
-@contextlib.contextmanager
-def dbt_slice_environment(run_slice: Mapping[str, int] | None) -> Iterator[None]:
-    """os.environ (which dagster-dbt hands to dbt) with the slice's variables, or without any for a
-    full build, whatever the shell set; restored afterwards."""
-    saved = {name: os.environ.get(name) for name in SLICE_ENV}
-    values = slice_env(run_slice["company_id"], run_slice["year"]) if run_slice is not None else {}
-    try:
-        for name in SLICE_ENV:
-            if name in values:
-                os.environ[name] = values[name]
-            else:
-                os.environ.pop(name, None)
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 UNMAPPED_COLUMNS = (
