@@ -23,8 +23,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
+from typing import TypeVar
 
 from pipelines.defs import keys
 from pipelines.defs.nmbrs.tables import AssignmentRow, EnvironmentRow, JournalRow, PayslipRow
@@ -37,6 +38,9 @@ from pipelines.lib.nmbrs.rest_records import RestCompany, RestRun
 
 # The kind of a REST department / cost-centre entry as nmbrs.employee_assignments spells it.
 ASSIGNMENT_KINDS = {"department": "department", "cost_center": "cost_centre"}
+
+
+C = TypeVar("C", RestCompany, Company)
 
 
 class NmbrsSession:
@@ -125,31 +129,13 @@ class NmbrsSession:
     def _rest_by_number(self) -> dict[int, RestCompany]:
         """Company number -> REST company (GET /api/companies, once per session)."""
         if self._rest_companies is None:
-            found: dict[int, RestCompany] = {}
-            for company in self.rest.companies():
-                number = id_join.company_number(company.number, company.name, "REST")
-                if number in found:
-                    raise id_join.IdJoinError(
-                        f"listing companies: REST lists two companies with company number {number}. Fix: give "
-                        "each company its own number in Nmbrs"
-                    )
-                found[number] = company
-            self._rest_companies = found
+            self._rest_companies = _by_number(self.rest.companies(), "REST")
         return self._rest_companies
 
     def _soap_by_number(self) -> dict[int, Company]:
         """Company number -> SOAP company (List_GetAll, once per session)."""
         if self._soap_companies is None:
-            found: dict[int, Company] = {}
-            for company in self.soap.companies():
-                number = id_join.company_number(company.number, company.name, "SOAP")
-                if number in found:
-                    raise id_join.IdJoinError(
-                        f"listing companies: SOAP lists two companies with company number {number}. Fix: give "
-                        "each company its own number in Nmbrs"
-                    )
-                found[number] = company
-            self._soap_companies = found
+            self._soap_companies = _by_number(self.soap.companies(), "SOAP")
         return self._soap_companies
 
     def _outside(self, company_id: int, api: str) -> id_join.IdJoinError:
@@ -481,3 +467,17 @@ def payslips_from_run_output(run: RunInfo, lines: list[RunOutputLine]) -> list[P
         )
         for line in lines
     ]
+
+
+def _by_number(companies: Iterable[C], api: str) -> dict[int, C]:
+    """Company number -> company of one API's listing; a number listed twice is refused."""
+    found: dict[int, C] = {}
+    for company in companies:
+        number = id_join.company_number(company.number, company.name, api)
+        if number in found:
+            raise id_join.IdJoinError(
+                f"listing companies: {api} lists two companies with company number {number}. Fix: give "
+                "each company its own number in Nmbrs"
+            )
+        found[number] = company
+    return found
